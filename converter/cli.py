@@ -1,0 +1,137 @@
+"""moodbox-convert: train the emotion CNN, convert it to int8 TFLite, evaluate models."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+logger = logging.getLogger("moodbox-convert")
+
+
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from converter.data import load_npz
+    from converter.train import TrainConfig, train
+
+    cfg = TrainConfig(arch=args.arch, width=args.width, epochs=args.epochs,
+                      batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                      seed=args.seed, scale=args.scale, threads=args.threads)
+    train_set, val_set = load_npz(args.train), load_npz(args.val)
+    state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
+    logger.info("best val accuracy %.4f at epoch %d; model in %s",
+                state["best_val_accuracy"], state["best_epoch"], args.out)
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from converter.convert import ConvertSettings, convert
+
+    settings = ConvertSettings(input_size=args.input_size, scale=args.scale,
+                               calib_count=args.calib_count, min_agreement=args.min_agreement,
+                               max_drop=args.max_drop, check_count=args.check_count)
+    report = convert(Path(args.model), Path(args.calib), Path(args.out), settings,
+                     check_data=Path(args.check) if args.check else None)
+    print(report.summary())
+    if not report.passed:
+        print(f"error: {report.failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from converter.evaluate import evaluate_path
+
+    result = evaluate_path(Path(args.model), Path(args.data), threads=args.threads,
+                           exclude_duplicates_of=Path(args.exclude_duplicates_of)
+                           if args.exclude_duplicates_of else None,
+                           input_size=args.input_size, scale=args.scale)
+    if args.plot:
+        from converter.evaluate import plot_confusion
+        plot_confusion(result, Path(args.plot))
+    if args.json:
+        print(json.dumps(result.to_dict()))
+    else:
+        print(result.report())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="moodbox-convert", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a Keras CNN on NPZ faces (resumable)")
+    t.add_argument("--train", required=True, help="training NPZ (x, y, classes)")
+    t.add_argument("--val", required=True, help="validation NPZ for early stopping/selection")
+    t.add_argument("--out", required=True, help="where the best model goes (.keras)")
+    t.add_argument("--arch", default="resnet", choices=["resnet", "vgg", "tiny"])
+    t.add_argument("--width", type=int, default=None, help="base channel width")
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=0.05, help="peak SGD learning rate")
+    t.add_argument("--patience", type=int, default=15, help="early-stopping patience (epochs)")
+    t.add_argument("--seed", type=int, default=1234)
+    t.add_argument("--scale", choices=["unit", "symmetric"], default="unit")
+    t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("convert", help="full-integer int8 TFLite conversion with self-check")
+    c.add_argument("--model", required=True, help="Keras model (.keras or .h5)")
+    c.add_argument("--calib", required=True, help="NPZ of real faces for calibration")
+    c.add_argument("--out", required=True, help="output .tflite (a .json sidecar goes beside it)")
+    c.add_argument("--check", default=None,
+                   help="NPZ of held-out faces for the float/int8 check (default: --calib "
+                        "faces not used for calibration)")
+    c.add_argument("--input-size", type=int, choices=[48, 64], default=None,
+                   help="model input size (default: read from the model)")
+    c.add_argument("--scale", choices=["unit", "symmetric"], default=None,
+                   help="pixel scaling the model was trained with: unit = [0,1], "
+                        "symmetric = [-1,1] (default: the model's sidecar, else unit)")
+    c.add_argument("--calib-count", type=int, default=500)
+    c.add_argument("--check-count", type=int, default=0,
+                   help="faces used for the check (0: all held-out faces)")
+    c.add_argument("--min-agreement", type=float, default=0.97)
+    c.add_argument("--max-drop", type=float, default=1.5, help="accuracy points")
+    c.set_defaults(func=cmd_convert)
+
+    e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class table, confusion, latency")
+    e.add_argument("--model", required=True, help=".tflite, .keras or .h5")
+    e.add_argument("--data", required=True, help="NPZ of labelled faces")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--plot", default=None, help="write the confusion matrix as a PNG")
+    e.add_argument("--threads", type=int, default=1, help="interpreter threads for latency")
+    e.add_argument("--exclude-duplicates-of", default=None, metavar="NPZ",
+                   help="also report accuracy without images that are exact copies of "
+                        "images in this NPZ (e.g. the training set)")
+    e.add_argument("--input-size", type=int, default=None)
+    e.add_argument("--scale", choices=["unit", "symmetric"], default=None)
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
+    _quiet_tensorflow()
+    from converter.data import DataError
+    try:
+        return args.func(args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun with --resume to continue training", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""Evaluate a .tflite or Keras emotion model on labelled NPZ faces."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from converter.data import FaceSet, load_npz, overlap_mask
+from edge.modelinfo import ModelInfo
+
+
+@dataclass
+class Metrics:
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]
+    n: int
+
+
+def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> Metrics:
+    k = len(classes)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (y_true, y_pred), 1)
+    per_class, f1s = {}, []
+    for i, name in enumerate(classes):
+        tp = cm[i, i]
+        precision = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
+        recall = tp / cm[i, :].sum() if cm[i, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                           "f1": round(float(f1), 4), "support": int(cm[i, :].sum())}
+    n = int(len(y_true))
+    return Metrics(accuracy=float(np.trace(cm) / n) if n else 0.0, macro_f1=float(np.mean(f1s)),
+                   per_class=per_class, confusion=cm.tolist(), n=n)
+
+
+@dataclass
+class Evaluation:
+    model: str
+    data: str
+    classes: tuple[str, ...]
+    metrics: Metrics
+    latency_ms: float
+    threads: int
+    runtime: str
+    info: ModelInfo
+    dedup: Metrics | None = None
+    dedup_against: str = ""
+    stats: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        m = self.metrics
+        out = {"model": self.model, "data": self.data, "n": m.n,
+               "accuracy": round(m.accuracy, 4), "macro_f1": round(m.macro_f1, 4),
+               "per_class": m.per_class, "confusion": m.confusion,
+               "classes": list(self.classes), "latency_ms": round(self.latency_ms, 3),
+               "threads": self.threads, "runtime": self.runtime,
+               "input_size": self.info.input_size, "scale": self.info.scale, **self.stats}
+        if self.dedup is not None:
+            out["without_duplicates"] = {"against": self.dedup_against, "n": self.dedup.n,
+                                         "accuracy": round(self.dedup.accuracy, 4),
+                                         "macro_f1": round(self.dedup.macro_f1, 4)}
+        return out
+
+    def report(self) -> str:
+        m = self.metrics
+        lines = [f"model {self.model} on {self.data} ({m.n} faces, {self.runtime})",
+                 f"accuracy {m.accuracy * 100:.2f}%   macro-F1 {m.macro_f1 * 100:.2f}%   "
+                 f"latency {self.latency_ms:.3f} ms/face ({self.threads} thread)"]
+        if self.dedup is not None:
+            lines.append(f"without the {m.n - self.dedup.n} exact copies of {self.dedup_against} "
+                         f"images: accuracy {self.dedup.accuracy * 100:.2f}% on {self.dedup.n}")
+        for key in ("macs", "params", "size_bytes"):
+            if key in self.stats:
+                lines.append(f"{key}: {self.stats[key]:,}")
+        lines.append("")
+        lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        for name, row in m.per_class.items():
+            lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+                         f"{row['f1']:>10.3f}{row['support']:>9d}")
+        lines.append("")
+        lines.append("confusion (rows true, columns predicted): " + " ".join(c[:3] for c in self.classes))
+        for name, row in zip(self.classes, m.confusion):
+            lines.append(f"{name:<10}" + "".join(f"{v:>6d}" for v in row))
+        return "\n".join(lines)
+
+
+def _predict_tflite(path: Path, faces: FaceSet, threads: int, info: ModelInfo | None):
+    from edge.classifier import EmotionClassifier
+
+    clf = EmotionClassifier(path, threads=threads, info=info)
+    preds, times = np.empty(len(faces), dtype=np.int64), []
+    for i, face in enumerate(faces.x):
+        probs = clf.probabilities(face)
+        preds[i] = int(np.argmax(probs))
+        times.append(clf.last_ms)
+    stats = clf.stats()
+    return (preds, float(np.mean(times)) if times else 0.0, clf.runtime, clf.info,
+            {"macs": stats.macs, "params": stats.params, "size_bytes": stats.size_bytes})
+
+
+def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | None):
+    import tensorflow as tf
+
+    from converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
+    from converter.models import count_macs
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass  # already initialised in this process
+    model = load_keras_model(path)
+    info = info or model_info_for(model, path, ConvertSettings())
+    x = faces_to_input(faces.x, info)
+    preds = np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
+    single = tf.function(lambda t: model(t, training=False))
+    single(x[:1])
+    reps = min(200, len(x))
+    t0 = time.perf_counter()
+    for i in range(reps):
+        single(x[i:i + 1]).numpy()
+    latency = (time.perf_counter() - t0) * 1000.0 / max(1, reps)
+    return (preds, latency, "keras/tensorflow", info,
+            {"macs": count_macs(model), "params": int(model.count_params()),
+             "size_bytes": path.stat().st_size})
+
+
+def evaluate_path(model: Path, data: Path, threads: int = 1,
+                  exclude_duplicates_of: Path | None = None,
+                  input_size: int | None = None, scale: str | None = None) -> Evaluation:
+    faces = load_npz(data)
+    info = None
+    if input_size or scale:
+        from edge.modelinfo import read_sidecar
+        base = read_sidecar(model) or ModelInfo(input_size=input_size or 48)
+        info = ModelInfo(classes=base.classes, input_size=input_size or base.input_size,
+                         scale=scale or base.scale)
+    predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
+    preds, latency, runtime, info, stats = predict(model, faces, threads, info)
+    result = Evaluation(model=str(model), data=str(data), classes=faces.classes,
+                        metrics=compute_metrics(faces.y, preds, faces.classes),
+                        latency_ms=latency, threads=threads, runtime=runtime, info=info,
+                        stats=stats)
+    if exclude_duplicates_of is not None:
+        dup = overlap_mask(faces, load_npz(exclude_duplicates_of))
+        keep = ~dup
+        result.dedup = compute_metrics(faces.y[keep], preds[keep], faces.classes)
+        result.dedup_against = str(exclude_duplicates_of)
+    return result
+
+
+def plot_confusion(result: Evaluation, out: Path) -> None:
+    """Draw the row-normalised confusion matrix with counts as a PNG."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.array(result.metrics.confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6), dpi=110)
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    k = len(result.classes)
+    ax.set_xticks(range(k), result.classes, rotation=45, ha="right")
+    ax.set_yticks(range(k), result.classes)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center",
+                    fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{Path(result.model).name}: accuracy {result.metrics.accuracy * 100:.1f}% "
+                 f"(n={result.metrics.n})", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)

@@ -1,0 +1,278 @@
+"""Train an emotion CNN on FER2013-style NPZ faces, resumable from per-epoch checkpoints."""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from converter import models
+from converter.data import FaceSet
+from edge.modelinfo import ModelInfo
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "resnet"
+    width: int | None = None
+    epochs: int = 60
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    warmup_epochs: int = 2
+    patience: int = 15
+    seed: int = 1234
+    scale: str = "unit"
+    threads: int = 0  # 0: let TensorFlow decide
+
+
+def paths_for(out: Path) -> dict[str, Path]:
+    """Files that go with a trained model: checkpoint, state and per-epoch log."""
+    stem = out.with_suffix("")
+    return {
+        "checkpoint": Path(f"{stem}.ckpt.keras"),
+        "state": Path(f"{stem}.train.json"),
+        "log": Path(f"{stem}.log.csv"),
+    }
+
+
+def _keras():
+    import keras  # noqa: WPS433 (TensorFlow stays out of the edge side)
+    return keras
+
+
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
+    keras = _keras()
+
+    @keras.saving.register_keras_serializable(package="moodbox")
+    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+        """Linear warm-up, then cosine decay to zero at the last step."""
+
+        def __init__(self, peak: float, warmup_steps: int, total_steps: int):
+            self.peak, self.warmup_steps, self.total_steps = peak, warmup_steps, total_steps
+
+        def __call__(self, step):
+            ops = keras.ops
+            step = ops.cast(step, "float32")
+            warm = self.peak * (step + 1.0) / max(1, self.warmup_steps)
+            progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+            cosine = 0.5 * self.peak * (1.0 + ops.cos(math.pi * ops.clip(progress, 0.0, 1.0)))
+            return ops.where(step < self.warmup_steps, warm, cosine)
+
+        def get_config(self):
+            return {"peak": self.peak, "warmup_steps": self.warmup_steps,
+                    "total_steps": self.total_steps}
+
+    return WarmupCosine(cfg.lr, cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch)
+
+
+def augment_batch(images, seed_gen):
+    """Random flip, rotation (+-10 deg), zoom (0.9-1.1), shift (+-10%), brightness,
+    contrast and a small random erase, in one projective warp per image.
+
+    images: float32 (B, H, W, 1) in [0, 1].
+    """
+    import tensorflow as tf
+
+    b = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    angle = seed_gen.uniform([b], -10.0, 10.0) * math.pi / 180.0
+    zoom = seed_gen.uniform([b], 0.9, 1.1)
+    tx = seed_gen.uniform([b], -0.1, 0.1) * size
+    ty = seed_gen.uniform([b], -0.1, 0.1) * size
+    flip = tf.where(seed_gen.uniform([b]) < 0.5, -1.0, 1.0)
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    c = (size - 1.0) / 2.0
+    # output pixel (x, y) samples input at A @ (x - c, y - c) + c + t
+    a0, a1 = cos * flip, -sin
+    b0, b1 = sin * flip, cos
+    a2 = c - a0 * c - a1 * c + tx
+    b2 = c - b0 * c - b1 * c + ty
+    zeros = tf.zeros_like(a0)
+    transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transform, output_shape=tf.shape(images)[1:3],
+        interpolation="BILINEAR", fill_mode="REFLECT", fill_value=0.0)
+    brightness = seed_gen.uniform([b, 1, 1, 1], -0.1, 0.1)
+    contrast = seed_gen.uniform([b, 1, 1, 1], 0.8, 1.2)
+    mean = tf.reduce_mean(out, axis=[1, 2, 3], keepdims=True)
+    out = (out - mean) * contrast + mean + brightness
+    # random erase: a square of 8-16 px, on half the images
+    hw = tf.shape(images)[1]
+    side = seed_gen.uniform([b], 8, 17, dtype=tf.int32)
+    cy = seed_gen.uniform([b], 0, hw, dtype=tf.int32)
+    cx = seed_gen.uniform([b], 0, hw, dtype=tf.int32)
+    use = seed_gen.uniform([b]) < 0.5
+    grid = tf.range(hw)
+    in_y = tf.abs(grid[None, :] - cy[:, None]) * 2 < side[:, None]
+    in_x = tf.abs(grid[None, :] - cx[:, None]) * 2 < side[:, None]
+    box = tf.logical_and(in_y[:, :, None], in_x[:, None, :])
+    box = tf.logical_and(box, use[:, None, None])[..., None]
+    out = tf.where(box, mean, out)
+    return tf.clip_by_value(out, 0.0, 1.0)
+
+
+def _to_model_range(unit_images, scale: str):
+    return unit_images if scale == "unit" else unit_images * 2.0 - 1.0
+
+
+def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: int):
+    import tensorflow as tf
+
+    n_cls = len(train.classes)
+    gen = tf.random.Generator.from_seed(epoch_seed)
+
+    def prep(x, y):
+        x = tf.cast(x, tf.float32)[..., None] / 255.0
+        return x, tf.one_hot(y, n_cls)
+
+    def aug(x, y):
+        return _to_model_range(augment_batch(x, gen), cfg.scale), y
+
+    train_ds = (tf.data.Dataset.from_tensor_slices((train.x, train.y))
+                .shuffle(len(train), seed=epoch_seed, reshuffle_each_iteration=True)
+                .batch(cfg.batch_size, drop_remainder=True)
+                .map(prep).map(aug)
+                .prefetch(2))
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, val.y)).batch(256).map(prep)
+              .map(lambda x, y: (_to_model_range(x, cfg.scale), y)).prefetch(2))
+    return train_ds, val_ds
+
+
+class EpochKeeper:
+    """Keras callback: per-epoch checkpoint, best-model export, CSV log and early stopping.
+
+    All its state lives in a JSON file next to the model, so a killed run resumes
+    with the same best score and patience counter.
+    """
+
+    def __init__(self, out: Path, cfg: TrainConfig, info: ModelInfo, state: dict):
+        keras = _keras()
+        outer = self
+
+        class _Callback(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.t0 = time.time()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.epoch_end(self.model, epoch, logs or {})
+
+        self.callback = _Callback()
+        self.out, self.cfg, self.info, self.state = out, cfg, info, state
+        self.paths = paths_for(out)
+        self.t0 = time.time()
+
+    def epoch_end(self, model, epoch: int, logs: dict) -> None:
+        seconds = time.time() - self.t0
+        lr = float(model.optimizer.learning_rate.numpy()) if hasattr(
+            model.optimizer.learning_rate, "numpy") else float("nan")
+        row = {"epoch": epoch + 1, "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
+               "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
+               "lr": lr, "seconds": round(seconds, 1)}
+        new_log = not self.paths["log"].exists()
+        with self.paths["log"].open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(row))
+            if new_log:
+                writer.writeheader()
+            writer.writerow(row)
+        val_acc = float(logs.get("val_accuracy", 0.0))
+        if val_acc > self.state["best_val_accuracy"]:
+            self.state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, epochs_since_best=0)
+            _save_inference_model(model, self.out, self.info)
+        else:
+            self.state["epochs_since_best"] += 1
+        self.state["epochs_done"] = epoch + 1
+        model.save(self.paths["checkpoint"])  # with optimizer state, for --resume
+        _atomic_json(self.paths["state"], self.state)
+        logger.info("epoch %d/%d  loss %.4f  acc %.4f  val_acc %.4f  (best %.4f @ %d)  %.0fs",
+                    epoch + 1, self.cfg.epochs, row["loss"] or 0, row["accuracy"] or 0, val_acc,
+                    self.state["best_val_accuracy"], self.state["best_epoch"], seconds)
+        if self.state["epochs_since_best"] >= self.cfg.patience:
+            logger.info("early stop: no val improvement for %d epochs", self.cfg.patience)
+            model.stop_training = True
+            self.state["stopped_early"] = True
+            _atomic_json(self.paths["state"], self.state)
+
+
+def _atomic_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _save_inference_model(model, out: Path, info: ModelInfo) -> None:
+    """Save weights-only copy (no optimizer) to `out`, atomically, plus its sidecar."""
+    keras = _keras()
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
+    clone.save(tmp, include_optimizer=False) if out.suffix == ".h5" else clone.save(tmp)
+    os.replace(tmp, out)
+    from edge.modelinfo import write_sidecar
+    write_sidecar(out, info)
+
+
+def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
+          resume: bool = False) -> dict:
+    """Train (or resume) and return the final state dict."""
+    import tensorflow as tf
+    keras = _keras()
+
+    if cfg.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, cfg.threads))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = paths_for(out)
+    steps = len(train_set) // cfg.batch_size
+    info = ModelInfo(classes=train_set.classes, input_size=int(train_set.x.shape[1]),
+                     scale=cfg.scale, extra={"arch": cfg.arch})
+    if resume and paths["checkpoint"].exists() and paths["state"].exists():
+        state = json.loads(paths["state"].read_text())
+        saved_cfg = state.get("config", {})
+        if saved_cfg and saved_cfg != asdict(cfg):
+            diff = {k: (saved_cfg.get(k), v) for k, v in asdict(cfg).items() if saved_cfg.get(k) != v}
+            logger.warning("resuming with changed settings (was, now): %s", diff)
+        make_schedule(cfg, steps)  # registers the schedule class for loading
+        model = keras.models.load_model(paths["checkpoint"])
+        logger.info("resuming %s after epoch %d (best val %.4f at epoch %d)", out,
+                    state["epochs_done"], state["best_val_accuracy"], state["best_epoch"])
+        if state.get("stopped_early") or state["epochs_done"] >= cfg.epochs:
+            logger.info("nothing to do: run already finished")
+            return state
+    else:
+        if resume:
+            logger.info("no checkpoint at %s; starting fresh", paths["checkpoint"])
+        for p in paths.values():
+            p.unlink(missing_ok=True)
+        keras.utils.set_random_seed(cfg.seed)
+        model = models.build(cfg.arch, input_size=info.input_size, width=cfg.width)
+        opt = keras.optimizers.SGD(learning_rate=make_schedule(cfg, steps), momentum=0.9,
+                                   nesterov=True, weight_decay=cfg.weight_decay)
+        model.compile(optimizer=opt,
+                      loss=keras.losses.CategoricalCrossentropy(
+                          from_logits=True, label_smoothing=cfg.label_smoothing),
+                      metrics=["accuracy"])
+        state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0,
+                 "epochs_since_best": 0, "config": asdict(cfg),
+                 "params": int(model.count_params()), "macs": models.count_macs(model)}
+        logger.info("%s: %s parameters, %.1f M MACs per face", model.name,
+                    f"{state['params']:,}", state["macs"] / 1e6)
+    start = state["epochs_done"]
+    keras.utils.set_random_seed(cfg.seed + start)
+    train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start)
+    keeper = EpochKeeper(out, cfg, info, state)
+    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start,
+              callbacks=[keeper.callback], verbose=1 if sys.stdout.isatty() else 2)
+    state["finished"] = True
+    _atomic_json(paths["state"], state)
+    return state

@@ -1,0 +1,138 @@
+"""`moodbox check`: a readable report on config, model, playlists, camera and audio."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.config import EX_CONFIG, Config, ConfigError, MOODS, load_config
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+
+
+@dataclass
+class Report:
+    lines: list[str] = field(default_factory=list)
+    blocking: int = 0
+    warnings: int = 0
+
+    def add(self, level: str, topic: str, text: str) -> None:
+        if level == FAIL:
+            self.blocking += 1
+        elif level == WARN:
+            self.warnings += 1
+        self.lines.append(f"[{level:>4}] {topic:<10} {text}")
+
+    def detail(self, text: str) -> None:
+        self.lines.append(f"{'':18}{text}")
+
+
+def _check_model(cfg: Config, rep: Report) -> None:
+    from edge.classifier import EmotionClassifier, ModelError
+
+    try:
+        clf = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
+        import numpy as np
+        clf.probabilities(np.full((clf.input_size, clf.input_size), 128, np.uint8))
+        s = clf.stats()
+        rep.add(OK, "model", f"{cfg.model_path()} ({s.size_bytes / 1024:.0f} KiB, "
+                f"{s.macs / 1e6:.1f} M MACs, {clf.input_size}x{clf.input_size} "
+                f"{clf.info.scale}, {clf.runtime}); inference ran")
+    except ModelError as exc:
+        rep.add(FAIL, "model", str(exc))
+
+
+def _check_faces(cfg: Config, rep: Report) -> None:
+    from edge.faces import DetectorError, FaceDetector
+
+    try:
+        FaceDetector(cfg.faces)
+        rep.add(OK, "faces", "Haar frontal-face cascade loaded")
+    except (DetectorError, ImportError) as exc:
+        rep.add(FAIL, "faces", str(exc))
+
+
+def _check_playlists(cfg: Config, rep: Report) -> None:
+    from edge.playlists import load_playlists
+
+    playlists = load_playlists(cfg.playlists)
+    default = playlists.get(cfg.player.default_playlist)
+    for mood in MOODS:
+        names = cfg.mood.map.get(mood)
+        if mood == "away" and not names:
+            rep.add(OK, f"{mood}", f"keeps the current playlist (player.away: {cfg.player.away})")
+            continue
+        names = names or (cfg.player.default_playlist,)
+        counts = ", ".join(f"{n}: {len(playlists[n].tracks)} playable" for n in names)
+        playable = sum(len(playlists[n].tracks) for n in names)
+        if playable:
+            rep.add(OK, mood, counts)
+        elif default and default.tracks:
+            rep.add(WARN, mood, f"{counts}; falls back to {default.name}")
+        else:
+            rep.add(WARN, mood, f"{counts}; nothing to fall back to, stays quiet")
+    for p in playlists.values():
+        if p.skipped:
+            rep.add(WARN, f"skipped", f"playlist {p.name}: {len(p.skipped)} file(s) skipped")
+            for s in p.skipped[:50]:
+                rep.detail(f"{s.path}: {s.reason}")
+            if len(p.skipped) > 50:
+                rep.detail(f"... and {len(p.skipped) - 50} more")
+    if not any(p.tracks for p in playlists.values()):
+        rep.add(FAIL, "playlists", "no playable track in any playlist; point playlists at your music")
+
+
+def _check_camera(cfg: Config, rep: Report) -> None:
+    from edge.camera import CameraError, CameraPermissionError, make_source
+
+    source = make_source(cfg.camera)
+    try:
+        source.open()
+        frame = source.read(cfg.camera.timeout_s)
+        h, w = frame.grey.shape
+        rep.add(OK, "camera", f"{source.describe()}: got a {w}x{h} frame")
+    except CameraPermissionError as exc:
+        rep.add(FAIL, "camera", str(exc))
+    except CameraError as exc:
+        rep.add(WARN, "camera", f"{source.describe()}: {exc} (the daemon keeps retrying)")
+    finally:
+        try:
+            source.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _check_audio(cfg: Config, rep: Report) -> None:
+    from edge.player import AudioError, AudioPermissionError, PygameBackend
+
+    backend = PygameBackend(cfg.player.driver, cfg.player.device)
+    try:
+        backend.open()
+        rep.add(OK, "audio", f"sound device opened (driver {cfg.player.driver or 'default'})")
+    except AudioPermissionError as exc:
+        rep.add(FAIL, "audio", str(exc))
+    except AudioError as exc:
+        rep.add(WARN, "audio", f"{exc} (the daemon keeps retrying)")
+    finally:
+        backend.close()
+
+
+def run_check(config_path: Path) -> int:
+    rep = Report()
+    t0 = time.monotonic()
+    print(f"moodbox check: {config_path}")
+    try:
+        cfg = load_config(config_path)
+        rep.add(OK, "config", "valid")
+    except ConfigError as exc:
+        rep.add(FAIL, "config", f"{len(exc.errors)} problem(s)")
+        for e in exc.errors:
+            rep.detail(e)
+        print("\n".join(rep.lines))
+        return EX_CONFIG
+    for step in (_check_model, _check_faces, _check_playlists, _check_camera, _check_audio):
+        step(cfg, rep)
+    print("\n".join(rep.lines))
+    verdict = ("ready to run" if not rep.blocking else f"{rep.blocking} problem(s) block running")
+    print(f"{verdict}; {rep.warnings} warning(s) ({time.monotonic() - t0:.1f} s)")
+    return 1 if rep.blocking else 0

@@ -1,0 +1,215 @@
+"""The emotion classifier: one int8 TFLite interpreter, built once, fed greyscale faces."""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.modelinfo import FER_CLASSES, ModelInfo, read_sidecar
+
+logger = logging.getLogger(__name__)
+
+TFLITE_MAGIC = b"TFL3"
+
+
+class ModelError(Exception):
+    """A model file that cannot be used; the message names the file and the fix."""
+
+
+class RuntimeMissing(ModelError):
+    """Neither ai-edge-litert nor tflite-runtime is installed."""
+
+
+def load_interpreter_class() -> tuple[type, str]:
+    """The TFLite Interpreter class: ai_edge_litert (LiteRT) first, tflite_runtime second."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+        return Interpreter, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter
+        return Interpreter, "tflite-runtime"
+    except ImportError:
+        pass
+    raise RuntimeMissing("no TFLite runtime found: pip install ai-edge-litert "
+                         "(or tflite-runtime==2.14.0 with numpy<2 on Python <= 3.11)")
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """A classifier result: the top emotion, its probability, and all probabilities."""
+
+    name: str
+    confidence: float
+    probs: np.ndarray  # float32, len(classes), sums to 1
+    classes: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, float]:
+        return {c: round(float(p), 4) for c, p in zip(self.classes, self.probs)}
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    macs: int
+    params: int
+    size_bytes: int
+
+
+def _check_file(path: Path) -> bytes:
+    if not path.exists():
+        raise ModelError(f"model file {path} does not exist; set classifier.model in "
+                         "config.yaml to the shipped models/emotion_int8.tflite or pass --model")
+    if not path.is_file():
+        raise ModelError(f"model path {path} is not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"model file {path} cannot be read ({exc.strerror}); check its "
+                         "permissions") from None
+    if len(data) < 16 or data[4:8] != TFLITE_MAGIC:
+        raise ModelError(f"model file {path} is not a TFLite model (empty, truncated or "
+                         "another format); reinstall it or re-run moodbox-convert convert")
+    return data
+
+
+def _quantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    dtype = detail["dtype"]
+    if dtype == np.float32:
+        return values.astype(np.float32)
+    scale, zero = detail["quantization"]
+    if not scale:
+        raise ModelError("model input is integer but carries no quantization parameters")
+    info = np.iinfo(dtype)
+    q = np.round(values / scale + zero)
+    return np.clip(q, info.min, info.max).astype(dtype)
+
+
+def _dequantize(values: np.ndarray, detail: dict) -> np.ndarray:
+    if detail["dtype"] == np.float32:
+        return values.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return (values.astype(np.float32) - zero) * scale
+
+
+def _softmax_if_needed(v: np.ndarray) -> np.ndarray:
+    """Models end in softmax; tolerate ones that output logits."""
+    if v.min() >= -1e-3 and abs(float(v.sum()) - 1.0) < 0.05:
+        p = np.clip(v, 0.0, None)
+    else:
+        e = np.exp(v - v.max())
+        p = e
+    total = float(p.sum())
+    return (p / total if total > 0 else np.full_like(p, 1.0 / len(p))).astype(np.float32)
+
+
+class EmotionClassifier:
+    """Wraps one TFLite interpreter; reads shapes, dtypes and quantization from the model.
+
+    `info` (classes, input size, pixel scaling) comes from the model's .json sidecar
+    when present, else FER2013 classes, the model's own input size and unit scaling.
+    """
+
+    def __init__(self, model_path: str | Path, threads: int = 1, info: ModelInfo | None = None):
+        self.path = Path(model_path)
+        data = _check_file(self.path)
+        interpreter_cls, self.runtime = load_interpreter_class()
+        try:
+            self._interp = interpreter_cls(model_content=data, num_threads=max(1, threads))
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as exc:
+            raise ModelError(f"model file {self.path} is corrupt or uses unsupported ops "
+                             f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+                             "re-run moodbox-convert convert") from None
+        self._size_bytes = len(data)
+        inputs, outputs = self._interp.get_input_details(), self._interp.get_output_details()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"model {self.path} has {len(inputs)} inputs and {len(outputs)} "
+                             "outputs; an emotion model needs exactly one of each")
+        self._in, self._out = inputs[0], outputs[0]
+        shape = tuple(int(s) for s in self._in["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 1 or shape[1] != shape[2]:
+            raise ModelError(f"model {self.path} takes input {list(shape)}; expected one "
+                             "square greyscale face [1, S, S, 1]")
+        try:
+            sidecar = read_sidecar(self.path)
+        except ValueError as exc:
+            raise ModelError(str(exc)) from None
+        self.info = info or sidecar or ModelInfo(input_size=shape[1])
+        if self.info.input_size != shape[1]:
+            raise ModelError(f"model {self.path} takes {shape[1]}x{shape[1]} faces but its "
+                             f"sidecar says {self.info.input_size}; re-run moodbox-convert convert")
+        n_out = int(np.prod(self._out["shape"]))
+        if n_out != len(self.info.classes):
+            raise ModelError(f"model {self.path} outputs {n_out} values but "
+                             f"{len(self.info.classes)} classes are expected "
+                             f"({', '.join(self.info.classes)}); is it an emotion model?")
+        self.classes: tuple[str, ...] = tuple(self.info.classes)
+        self.input_size: int = shape[1]
+        self.last_ms: float = 0.0
+        logger.debug("loaded %s with %s: input %s %s q=%s, output %s q=%s", self.path,
+                     self.runtime, shape, self._in["dtype"].__name__, self._in["quantization"],
+                     self._out["dtype"].__name__, self._out["quantization"])
+
+    @property
+    def input_dtype(self) -> type:
+        return self._in["dtype"]
+
+    def prepare(self, face: np.ndarray) -> np.ndarray:
+        """A greyscale uint8 face of any size -> the model's input tensor."""
+        if face.ndim == 3:
+            face = face[..., 0]
+        if face.shape != (self.input_size, self.input_size):
+            import cv2
+            face = cv2.resize(face, (self.input_size, self.input_size),
+                              interpolation=cv2.INTER_AREA if face.shape[0] > self.input_size
+                              else cv2.INTER_LINEAR)
+        values = self.info.to_float(face)[None, :, :, None]
+        return _quantize(values, self._in)
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """Probabilities over `classes` for one greyscale face."""
+        tensor = self.prepare(face)
+        t0 = time.perf_counter()
+        self._interp.set_tensor(self._in["index"], tensor)
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out["index"]).reshape(-1)
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        return _softmax_if_needed(_dequantize(raw, self._out))
+
+    def classify(self, face: np.ndarray) -> Emotion:
+        probs = self.probabilities(face)
+        top = int(np.argmax(probs))
+        return Emotion(self.classes[top], float(probs[top]), probs, self.classes)
+
+    def stats(self) -> ModelStats:
+        """MACs and parameters of conv, depthwise and dense layers, and file size."""
+        return ModelStats(*_count_macs_params(self._interp), size_bytes=self._size_bytes)
+
+
+def _count_macs_params(interp) -> tuple[int, int]:
+    try:
+        ops = interp._get_ops_details()  # noqa: SLF001 (no public API for this)
+    except AttributeError:
+        return 0, 0
+    shapes = {t["index"]: tuple(int(s) for s in t["shape"]) for t in interp.get_tensor_details()}
+    macs = params = 0
+    for op in ops:
+        name, ins, outs = op["op_name"], list(op["inputs"]), list(op["outputs"])
+        if name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED") or len(ins) < 2:
+            continue
+        w = shapes.get(ins[1], ())
+        out = shapes.get(outs[0], ())
+        if not w or not out:
+            continue
+        params += int(np.prod(w)) + (int(np.prod(shapes.get(ins[2], (0,)))) if len(ins) > 2 and ins[2] >= 0 else 0)
+        if name == "CONV_2D":
+            macs += int(np.prod(out)) * w[1] * w[2] * w[3]
+        elif name == "DEPTHWISE_CONV_2D":
+            macs += int(np.prod(out)) * w[1] * w[2]
+        else:
+            macs += w[0] * w[1]
+    return macs, params

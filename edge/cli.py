@@ -1,0 +1,128 @@
+"""moodbox: run the daemon, check a setup, classify photos, sort music, benchmark."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from edge.config import EX_CONFIG, ConfigError, find_config, load_config
+
+logger = logging.getLogger("moodbox")
+
+
+def setup_logging(level: str = "info", stream=None) -> None:
+    """Log to stdout (the daemon) or stderr (tools whose stdout is data); under journald
+    (JOURNAL_STREAM set) without our own timestamps."""
+    fmt = ("%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM")
+           else "%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
+                        stream=stream or sys.stdout, force=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from edge.daemon import Daemon
+    from edge.player import PygameBackend
+
+    config_path = find_config(args.config)
+    fallback = None
+    if args.audio_file:
+        os.environ["SDL_AUDIODRIVER"] = "disk"
+        os.environ["SDL_DISKAUDIOFILE"] = str(Path(args.audio_file).with_suffix(".raw"))
+    elif args.source == "demo":
+        fallback = Path(os.environ.get("TMPDIR", "/tmp")) / "moodbox-demo-audio.raw"
+
+    def backend(cfg):
+        driver = "disk" if args.audio_file else cfg.player.driver
+        return PygameBackend(driver, cfg.player.device, fallback_file=fallback)
+
+    logger.info("config %s", config_path)
+    daemon = Daemon(config_path, source_override=args.source, duration_s=args.duration,
+                    backend_factory=backend)
+    code = daemon.run()
+    if args.audio_file and Path(args.audio_file).suffix.lower() == ".wav":
+        from edge.player import raw_to_wav
+        raw_to_wav(Path(args.audio_file).with_suffix(".raw"), Path(args.audio_file))
+        logger.info("audio written to %s", args.audio_file)
+    return code
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from edge.stills import classify_images
+
+    return classify_images(args)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from edge.check import run_check
+
+    return run_check(find_config(args.config))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from edge.bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="moodbox", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run the daemon (camera -> emotion -> music)")
+    r.add_argument("--config", help="config file (default: $MOODBOX_CONFIG, "
+                   "~/.config/moodbox/config.yaml, /etc/moodbox/config.yaml, shipped default)")
+    r.add_argument("--source", help="override the camera: 'demo' (bundled photos), a device "
+                   "number (OpenCV), or a folder of images / video file (replay)")
+    r.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    r.add_argument("--audio-file", default=None, help="play into this file (.wav or raw "
+                   "16-bit 44.1 kHz stereo) instead of a sound device")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("check", help="validate config, model, playlists, camera and audio")
+    c.add_argument("--config")
+    c.set_defaults(func=cmd_check)
+
+    k = sub.add_parser("classify", help="emotions of the faces in image files")
+    k.add_argument("images", nargs="+", metavar="IMAGE")
+    k.add_argument("--model", default=None, help="int8 .tflite (default: the configured model)")
+    k.add_argument("--config", default=None)
+    k.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    k.add_argument("--recommend", type=int, default=0, metavar="N",
+                   help="add the mapped playlist and N of its tracks to each face")
+    k.set_defaults(func=cmd_classify)
+
+    try:
+        from edge.catalog import cli as catalog_cli
+        catalog_cli.add_parser(sub)
+    except ImportError:  # pragma: no cover (catalog is part of the package)
+        pass
+
+    try:
+        from edge.bench import add_arguments
+    except ImportError:
+        return p
+    b = sub.add_parser("bench", help="per-stage speed, side by side with the fer package")
+    add_arguments(b)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(stream=sys.stdout if args.command == "run" else sys.stderr)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

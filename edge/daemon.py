@@ -1,0 +1,263 @@
+"""The moodbox daemon: wires camera, vision, mood smoothing and player; signals and status."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge.camera import FrameGrabber, make_source
+from edge.classifier import EmotionClassifier, ModelError
+from edge.config import EX_CONFIG, Config, ConfigError, load_config
+from edge.debounce import EmotionSmoother, SmootherSettings
+from edge.faces import DetectorError
+from edge.notify import Notifier
+from edge.player import PlayerThread, PlaylistPlayer, PygameBackend
+from edge.playlists import load_playlists
+from edge.vision import FaceEmotionPipeline
+
+logger = logging.getLogger(__name__)
+
+EX_OK, EX_FAILURE = 0, 1
+SHUTDOWN_BUDGET_S = 4.0
+
+
+def smoother_settings(cfg: Config) -> SmootherSettings:
+    m = cfg.mood
+    return SmootherSettings(m.smoothing_s, m.dwell_s, m.min_confidence,
+                            m.min_switch_interval_s, m.away_after_s)
+
+
+@dataclass
+class StatusWindow:
+    """Per-stage timings collected between two status lines."""
+
+    started: float
+    frames: int = 0
+    detect_ms: list[float] = field(default_factory=list)
+    infer_ms: list[float] = field(default_factory=list)
+
+    def line(self, now: float) -> str:
+        fps = self.frames / max(1e-6, now - self.started)
+        det = statistics.median(self.detect_ms) if self.detect_ms else 0.0
+        inf = statistics.median(self.infer_ms) if self.infer_ms else 0.0
+        return f"fps={fps:.1f} detect={det:.1f}ms infer={inf:.2f}ms"
+
+
+class Daemon:
+    """Owns the stages and the main loop. `run` returns the process exit status."""
+
+    def __init__(self, config_path: Path, source_override: str | None = None,
+                 duration_s: float | None = None, backend_factory=None):
+        self.config_path = config_path
+        self.source_override = source_override
+        self.duration_s = duration_s
+        self._backend_factory = backend_factory or (
+            lambda c: PygameBackend(c.player.driver, c.player.device))
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.notifier = Notifier()
+        self.cfg: Config | None = None
+        self.exit_reason = ""
+
+    # --- start-up ---------------------------------------------------------
+    def _build(self, cfg: Config) -> None:
+        self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
+        self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
+        self.smoother = EmotionSmoother(self.classifier.classes, smoother_settings(cfg),
+                                        time.monotonic())
+        self.grabber = FrameGrabber(make_source(cfg.camera, self.source_override), cfg.camera)
+        playlists = load_playlists(cfg.playlists)
+        player = PlaylistPlayer(self._backend_factory(cfg), cfg.player, playlists, cfg.mood.map)
+        self.player = PlayerThread(player)
+        stats = self.classifier.stats()
+        logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
+                    cfg.model_path(), f"{stats.size_bytes / 1024:.0f} KiB",
+                    len(self.classifier.classes), self.classifier.input_size,
+                    self.classifier.input_size, stats.macs / 1e6, self.classifier.runtime)
+        logger.info("camera: %s; playlists: %s", self.grabber.source.describe(),
+                    ", ".join(f"{n} ({len(p.tracks)})" for n, p in playlists.items()))
+
+    def _install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    def run(self) -> int:
+        try:
+            cfg = load_config(self.config_path)
+        except ConfigError as exc:
+            logger.error("%s", exc)
+            return EX_CONFIG
+        _set_log_level(cfg.daemon.log_level)
+        try:
+            self._build(cfg)
+        except (ModelError, DetectorError) as exc:
+            logger.error("cannot start: %s", exc)
+            return EX_CONFIG
+        self.cfg = cfg
+        if threading.current_thread() is threading.main_thread():
+            self._install_signals()
+        self.grabber.start()
+        self.player.start()
+        self.player.set_mood("away")
+        self.notifier.ready("starting")
+        logger.info("moodbox running (pid %d); no frame is stored or sent anywhere", os.getpid())
+        try:
+            code = self._loop()
+        finally:
+            self._shutdown()
+        logger.info("moodbox stopped (%s), exit %d", self.exit_reason or "signal", code)
+        return code
+
+    # --- the loop ---------------------------------------------------------
+    def _loop(self) -> int:
+        started = time.monotonic()
+        window = StatusWindow(started)
+        last_frame_at = started
+        next_status = started + self.cfg.daemon.status_every_s
+        wd_every = self.notifier.watchdog_s / 3.0 if self.cfg.daemon.watchdog else 0.0
+        next_ping = started
+        last = None
+        while not self._stop.is_set():
+            if self._reload.is_set():
+                self._reload.clear()
+                self._do_reload()
+            frame = self.grabber.latest(timeout=0.25)
+            now = time.monotonic()
+            if frame is not None:
+                last = self._process(frame.grey, now, window)
+                last_frame_at = now
+            code = self._check_health()
+            if code is not None:
+                return code
+            if wd_every and now >= next_ping and self._healthy(now, last_frame_at):
+                self.notifier.watchdog()
+                next_ping = now + wd_every
+            if now >= next_status:
+                self._log_status(now, window, last)
+                window = StatusWindow(now)
+                next_status = now + self.cfg.daemon.status_every_s
+            if self.duration_s is not None and now - started >= self.duration_s:
+                self.exit_reason = f"ran for {self.duration_s:g} s"
+                return EX_OK
+        self.exit_reason = "signal"
+        return EX_OK
+
+    def _process(self, grey, now: float, window: StatusWindow):
+        result = self.vision.process(grey)
+        window.frames += 1
+        if not result.usable:
+            return result
+        window.detect_ms.append(result.detect_ms)
+        probs = result.emotion.probs if result.emotion is not None else None
+        if result.emotion is not None:
+            window.infer_ms.append(result.infer_ms)
+        decision = self.smoother.update(now, probs)
+        if decision.changed:
+            logger.info("mood -> %s (smoothed %s %.2f)", decision.stable,
+                        decision.leader or "-", decision.leader_p)
+            self.player.set_mood(decision.stable)
+        return result
+
+    def _healthy(self, now: float, last_frame_at: float) -> bool:
+        """Frames progress, or the camera is known to be down and being retried."""
+        recent = now - last_frame_at < max(2.0, self.notifier.watchdog_s / 2.0)
+        return recent or self.grabber.stats.state == "waiting"
+
+    def _check_health(self) -> int | None:
+        g = self.grabber.stats
+        if g.state == "failed":
+            if self.grabber.fatal_permission:
+                self.exit_reason = "camera permission"
+                return EX_CONFIG
+            self.exit_reason = f"camera failed: {g.last_error}"
+            return EX_FAILURE
+        if g.state == "ended":
+            self.exit_reason = "replay source ended"
+            return EX_OK
+        if self.player.fatal:
+            logger.error("%s", self.player.fatal)
+            self.exit_reason = "sound device permission"
+            return EX_CONFIG
+        return None
+
+    def _log_status(self, now: float, window: StatusWindow, last) -> None:
+        p = self.player.status()
+        g = self.grabber.stats
+        emo = "-"
+        if last is not None and last.emotion is not None:
+            emo = f"{last.emotion.name}({last.emotion.confidence:.2f})"
+        elif last is not None:
+            emo = "noface" if last.usable else "badframe"
+        line = (f"{window.line(now)} drop={g.dropped} emotion={emo} mood={self.smoother.stable} "
+                f"playlist={p.playlist or '-'} track={p.track or '-'} vol={p.volume:.2f} "
+                f"audio={p.state} camera={g.state}")
+        logger.info("status %s", line)
+        self.notifier.status(line[:200])
+
+    # --- reload / shutdown ----------------------------------------------------
+    def _do_reload(self) -> None:
+        self.notifier.reloading()
+        logger.info("reloading %s", self.config_path)
+        try:
+            new = load_config(self.config_path)
+            self._apply(new)
+            logger.info("reload done")
+        except ConfigError as exc:
+            logger.error("reload rejected, keeping the running config: %s", exc)
+        except (ModelError, DetectorError) as exc:
+            logger.error("reload rejected, keeping the running config: %s", exc)
+        self.notifier.ready("reloaded")
+
+    def _apply(self, new: Config) -> None:
+        old = self.cfg
+        classifier, vision = self.classifier, self.vision
+        if new.classifier != old.classifier:
+            classifier = EmotionClassifier(new.model_path(), threads=new.classifier.threads)
+        if new.faces != old.faces or classifier is not self.classifier:
+            vision = FaceEmotionPipeline(new.faces, classifier)
+        self.classifier, self.vision = classifier, vision
+        if tuple(classifier.classes) != self.smoother.classes:
+            self.smoother = EmotionSmoother(classifier.classes, smoother_settings(new), time.monotonic())
+        else:
+            self.smoother.reconfigure(smoother_settings(new))
+        self.player.update_library(new.player, load_playlists(new.playlists), new.mood.map)
+        if new.camera != old.camera and self.source_override is None:
+            self.grabber.stop(timeout=2.0)
+            self.grabber = FrameGrabber(make_source(new.camera), new.camera).start()
+        _set_log_level(new.daemon.log_level)
+        self.cfg = new
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        failsafe = threading.Timer(SHUTDOWN_BUDGET_S + 0.8, _hard_exit)
+        failsafe.daemon = True
+        failsafe.start()
+        fade = min(self.cfg.player.fade_ms, 1500) if self.cfg else 0
+        self.player.stop(fade_ms=fade, timeout=2.5)
+        self.grabber.stop(timeout=1.2)
+        self.notifier.close()
+        failsafe.cancel()
+
+
+def _hard_exit() -> None:
+    logging.getLogger(__name__).error("shutdown took too long; exiting now")
+    logging.shutdown()
+    os._exit(EX_OK)
+
+
+def _set_log_level(name: str) -> None:
+    logging.getLogger().setLevel(getattr(logging, name.upper(), logging.INFO))

@@ -1,0 +1,194 @@
+"""Face detection (OpenCV Haar cascade), a stable choice among faces, and FER2013-like crops."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.config import FacesConfig
+
+logger = logging.getLogger(__name__)
+
+CASCADE_NAME = "haarcascade_frontalface_default.xml"
+_SYSTEM_CASCADE_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
+                        "/usr/local/share/opencv4/haarcascades")
+
+
+class DetectorError(Exception):
+    """The face detector cannot be built; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def iou(self, other: "Box") -> float:
+        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
+        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+    def as_list(self) -> list[int]:
+        return [self.x, self.y, self.w, self.h]
+
+
+def find_cascade(explicit: str = "") -> Path:
+    """The frontal-face cascade: the configured file, OpenCV's own copy, or the system's."""
+    if explicit:
+        p = Path(explicit)
+        if not p.is_file():
+            raise DetectorError(f"face cascade {p} does not exist; fix faces.cascade in "
+                                "config.yaml or leave it empty for OpenCV's own")
+        return p
+    candidates = []
+    try:
+        import cv2
+        data = getattr(cv2, "data", None)
+        if data is not None:
+            candidates.append(Path(data.haarcascades) / CASCADE_NAME)
+    except ImportError:
+        pass
+    candidates += [Path(d) / CASCADE_NAME for d in _SYSTEM_CASCADE_DIRS]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise DetectorError(f"{CASCADE_NAME} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
+                        "install opencv-python-headless<5 (or apt install opencv-data) or set faces.cascade")
+
+
+class FaceDetector:
+    """Haar frontal-face detector on a downscaled greyscale frame.
+
+    `detect` returns boxes in full-frame pixels, largest first. With `roi` on, it
+    first searches a window around the previous face and falls back to the whole
+    frame when nothing is found there; with `detect_every` > 1 the previous boxes
+    are reused on the frames in between.
+    """
+
+    def __init__(self, cfg: FacesConfig):
+        import cv2
+        if not hasattr(cv2, "CascadeClassifier"):
+            raise DetectorError(f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 "
+                                "dropped it); pip install 'opencv-python-headless<5'")
+        self.cfg = cfg
+        path = find_cascade(cfg.cascade)
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise DetectorError(f"face cascade {path} could not be loaded (corrupt XML?)")
+        self._cv2 = cv2
+        self._last: list[Box] = []
+        self._frame_no = 0
+        self.last_mode = "full"
+
+    def reset(self) -> None:
+        self._last = []
+
+    def detect(self, grey: np.ndarray) -> list[Box]:
+        self._frame_no += 1
+        if self.cfg.detect_every > 1 and self._last and self._frame_no % self.cfg.detect_every:
+            self.last_mode = "reuse"
+            return list(self._last)
+        boxes: list[Box] = []
+        if self.cfg.roi and self._last:
+            boxes = self._detect_roi(grey, self._last[0])
+            self.last_mode = "roi"
+        if not boxes:
+            boxes = self._detect_scaled(grey, 0, 0)
+            self.last_mode = "full"
+        boxes.sort(key=lambda b: (-b.area, b.x, b.y))
+        self._last = boxes
+        return boxes
+
+    def _detect_roi(self, grey: np.ndarray, around: Box) -> list[Box]:
+        h, w = grey.shape[:2]
+        grow = 0.6
+        x0 = max(0, int(around.x - around.w * grow))
+        y0 = max(0, int(around.y - around.h * grow))
+        x1 = min(w, int(around.x + around.w * (1 + grow)))
+        y1 = min(h, int(around.y + around.h * (1 + grow)))
+        if x1 - x0 < 24 or y1 - y0 < 24:
+            return []
+        return self._detect_scaled(grey[y0:y1, x0:x1], x0, y0, full_width=w)
+
+    def _detect_scaled(self, grey: np.ndarray, ox: int, oy: int,
+                       full_width: int | None = None) -> list[Box]:
+        cv2, cfg = self._cv2, self.cfg
+        full_width = full_width or grey.shape[1]
+        scale = min(1.0, cfg.detect_width / float(full_width))
+        small = grey if scale >= 1.0 else cv2.resize(
+            grey, (max(1, int(grey.shape[1] * scale)), max(1, int(grey.shape[0] * scale))),
+            interpolation=cv2.INTER_AREA)
+        min_size = min(cfg.min_size, small.shape[0], small.shape[1])
+        if min_size < 12:
+            return []
+        found = self._cascade.detectMultiScale(small, scaleFactor=cfg.scale_factor,
+                                               minNeighbors=cfg.min_neighbors,
+                                               minSize=(min_size, min_size))
+        boxes = []
+        for (x, y, bw, bh) in (found if len(found) else []):
+            box = Box(int(round(x / scale)) + ox, int(round(y / scale)) + oy,
+                      int(round(bw / scale)), int(round(bh / scale)))
+            if min(box.w, box.h) >= cfg.min_face_px:
+                boxes.append(box)
+        return boxes
+
+
+class FaceSelector:
+    """Chooses the face to follow: the largest, but the same person keeps the choice
+    while their box still overlaps and is not clearly smaller than the largest (so two
+    similar faces do not flip frame to frame). Pure: no clock, no OpenCV."""
+
+    def __init__(self, keep_ratio: float = 0.7, min_iou: float = 0.3):
+        self.keep_ratio, self.min_iou = keep_ratio, min_iou
+        self._current: Box | None = None
+
+    def choose(self, boxes: list[Box]) -> Box | None:
+        if not boxes:
+            self._current = None
+            return None
+        largest = max(boxes, key=lambda b: (b.area, -b.x, -b.y))
+        chosen = largest
+        if self._current is not None:
+            same = max(boxes, key=lambda b: b.iou(self._current))
+            if same.iou(self._current) >= self.min_iou and same.area >= self.keep_ratio * largest.area:
+                chosen = same
+        self._current = chosen
+        return chosen
+
+
+def crop_face(grey: np.ndarray, box: Box, margin: float, size: int) -> np.ndarray:
+    """Square crop around `box` grown by `margin` per side, padded by edge replication
+    where it leaves the frame, resized to size x size (uint8)."""
+    import cv2
+
+    side = int(round(max(box.w, box.h) * (1.0 + 2.0 * margin)))
+    cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
+    x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
+    x1, y1 = x0 + side, y0 + side
+    h, w = grey.shape[:2]
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    face = grey[y0:y1, x0:x1]
+    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
+    return cv2.resize(face, (size, size), interpolation=interp)
+
+
+def frame_is_usable(grey: np.ndarray) -> bool:
+    """False for frames that carry no picture: all black, saturated or flat."""
+    if grey.size == 0:
+        return False
+    sample = grey[::4, ::4]
+    mean, std = float(sample.mean()), float(sample.std())
+    return 8.0 <= mean <= 247.0 and std >= 4.0

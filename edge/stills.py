@@ -1,0 +1,104 @@
+"""`moodbox classify`: emotions of every face in photos, with optional track recommendations."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import random
+import sys
+from pathlib import Path
+
+from edge.classifier import EmotionClassifier, ModelError
+from edge.config import EX_CONFIG, Config, ConfigError, find_config, load_config
+from edge.faces import DetectorError
+from edge.vision import FaceEmotionPipeline
+
+logger = logging.getLogger(__name__)
+
+STILL_DETECT_WIDTH = 960  # photos are larger than camera frames; detect at a finer scale
+
+
+def read_grey(path: Path):
+    """A photo as greyscale uint8 (alpha dropped), or raises ValueError naming the problem."""
+    import cv2
+    import numpy as np
+
+    from edge.camera import to_grey
+
+    if not path.is_file():
+        raise ValueError("no such file")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ValueError("not a readable image (jpg, png, bmp, webp, tiff)")
+    return to_grey(image)
+
+
+def _recommendations(cfg: Config, n: int, rng: random.Random) -> dict[str, tuple[str, list[str]]]:
+    from edge.playlists import load_playlists
+
+    playlists = load_playlists(cfg.playlists)
+    out = {}
+    for mood in list(cfg.mood.map) + [m for m in ("angry", "disgust", "fear", "happy", "sad",
+                                                  "surprise", "neutral") if m not in cfg.mood.map]:
+        names = cfg.playlists_for(mood)
+        name = names[0]
+        tracks = list(playlists[name].tracks) if name in playlists else []
+        if not tracks and cfg.player.default_playlist in playlists:
+            name = cfg.player.default_playlist
+            tracks = list(playlists[name].tracks)
+        out[mood] = (name, [str(t) for t in rng.sample(tracks, min(n, len(tracks)))])
+    return out
+
+
+def classify_images(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config(find_config(args.config))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    model = Path(args.model) if args.model else cfg.model_path()
+    faces_cfg = dataclasses.replace(cfg.faces, roi=False, detect_every=1,
+                                    detect_width=max(cfg.faces.detect_width, STILL_DETECT_WIDTH))
+    try:
+        pipeline = FaceEmotionPipeline(faces_cfg, EmotionClassifier(model, threads=cfg.classifier.threads))
+    except (ModelError, DetectorError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EX_CONFIG
+    recs = _recommendations(cfg, args.recommend, random.Random(0)) if args.recommend > 0 else {}
+    failed = 0
+    for name in args.images:
+        path = Path(name)
+        try:
+            grey = read_grey(path)
+        except ValueError as exc:
+            failed += 1
+            _emit(args.json, {"image": name, "faces": [], "error": f"{path}: {exc}"})
+            continue
+        faces = []
+        for box, emotion in pipeline.classify_all(grey):
+            entry = {"box": box.as_list(), "emotion": emotion.name, "probs": emotion.as_dict()}
+            if recs:
+                playlist, tracks = recs.get(emotion.name, ("", []))
+                entry.update(playlist=playlist, tracks=tracks)
+            faces.append(entry)
+        _emit(args.json, {"image": name, "faces": faces})
+    return 1 if failed else 0
+
+
+def _emit(as_json: bool, record: dict) -> None:
+    if as_json:
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+        return
+    if "error" in record:
+        print(f"{record['image']}: error: {record['error']}")
+        return
+    faces = record["faces"]
+    print(f"{record['image']}: {len(faces)} face(s)")
+    for f in faces:
+        top = sorted(f["probs"].items(), key=lambda kv: -kv[1])[:3]
+        line = f"  {f['emotion']:<8} box={f['box']}  " + "  ".join(f"{k} {v:.2f}" for k, v in top)
+        if "playlist" in f:
+            line += f"  -> {f['playlist']}: " + ", ".join(Path(t).name for t in f["tracks"])
+        print(line)
