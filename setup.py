@@ -47,11 +47,13 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["edge", "converter", "edge.bundled_models", "edge.bundled_playlists"],
+    packages=["edge", "edge.catalog", "converter", "edge.bundled_models",
+              "edge.bundled_playlists"],
     # models/ and playlists/ live at the top of the repository; they are installed
     # inside the edge package so that a non-editable install finds them.
     package_dir={"edge.bundled_models": "models", "edge.bundled_playlists": "playlists"},
-    package_data={"edge.bundled_models": ["*.tflite", "*.json", "*.md", "*.png"],
+    package_data={"edge.catalog": ["*.json"],
+                  "edge.bundled_models": ["*.tflite", "*.json", "*.md", "*.png"],
                   "edge.bundled_playlists": ["*/*.ogg", "*/*.m3u", "*.md"]},
     cmdclass={"build_py": BuildWithDefaultConfig},
     install_requires=PI_SIDE,

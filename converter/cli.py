@@ -33,7 +33,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
     settings = ConvertSettings(input_size=args.input_size, scale=args.scale,
                                calib_count=args.calib_count, min_agreement=args.min_agreement,
-                               max_drop=args.max_drop, check_count=args.check_count)
+                               max_drop=args.max_drop, check_count=args.check_count,
+                               io_type=args.io_type)
     report = convert(Path(args.model), Path(args.calib), Path(args.out), settings,
                      check_data=Path(args.check) if args.check else None)
     print(report.summary())
@@ -100,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="faces used for the check (0: all held-out faces)")
     c.add_argument("--min-agreement", type=float, default=0.97)
     c.add_argument("--max-drop", type=float, default=1.5, help="accuracy points")
+    c.add_argument("--io-type", choices=["int8", "uint8"], default="int8",
+                   help="type of the model's input and output tensors")
     c.set_defaults(func=cmd_convert)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class table, confusion, latency")

@@ -24,6 +24,7 @@ class ConvertSettings:
     min_agreement: float = 0.97
     max_drop: float = 1.5           # accuracy points
     seed: int = 0
+    io_type: str = "int8"           # input/output tensor type: int8 or uint8
 
 
 @dataclass
@@ -116,11 +117,12 @@ def _with_softmax(model):
     return keras.Model(model.inputs, out, name=f"{model.name}_softmax")
 
 
-def to_int8_tflite(model, calib: np.ndarray) -> bytes:
-    """Full-integer post-training quantization: int8 weights, activations, input, output."""
+def to_int8_tflite(model, calib: np.ndarray, io_type: str = "int8") -> bytes:
+    """Full-integer post-training quantization: int8 weights and activations; input and
+    output tensors int8 (default) or uint8."""
     import tensorflow as tf
 
-    size = int(model.inputs[0].shape[1])
+    in_shape = [1] + [int(d) for d in model.inputs[0].shape[1:]]
     model = _with_softmax(model)
 
     def representative():
@@ -132,15 +134,15 @@ def to_int8_tflite(model, calib: np.ndarray) -> bytes:
         archive = keras.export.ExportArchive()
         archive.track(model)
         archive.add_endpoint("serve", lambda face: model(face, training=False),
-                             input_signature=[tf.TensorSpec([1, size, size, 1], tf.float32,
-                                                            name="face")])
+                             input_signature=[tf.TensorSpec(in_shape, tf.float32, name="face")])
         archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=["serve"])
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = representative
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
+        io = tf.uint8 if io_type == "uint8" else tf.int8
+        converter.inference_input_type = io
+        converter.inference_output_type = io
         return converter.convert()
 
 
@@ -181,7 +183,7 @@ def convert(model_path: Path, calib_path: Path, out: Path, settings: ConvertSett
     cal, held = _split_calibration(calib, check, settings)
     logger.info("converting %s (input %d, scale %s) with %d calibration faces", model_path,
                 info.input_size, info.scale, len(cal))
-    tflite = to_int8_tflite(model, faces_to_input(cal.x, info))
+    tflite = to_int8_tflite(model, faces_to_input(cal.x, info), settings.io_type)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(suffix=".tflite", dir=out.parent)

@@ -279,8 +279,11 @@ class Picamera2Source(FrameSource):
     def open(self) -> None:
         try:
             cam = self._make()
-        except (PermissionError, CameraError):
+        except CameraError:
             raise
+        except PermissionError as exc:
+            raise CameraPermissionError(f"no permission to open the Pi camera ({exc}); "
+                                        f"{VIDEO_GROUP_HINT}") from None
         except Exception as exc:  # IndexError (no camera), RuntimeError (busy) ...
             text = str(exc)
             if "ermission" in text:
@@ -467,7 +470,7 @@ class FrameGrabber:
             except EndOfStream as exc:
                 self._set_state("ended", str(exc))
                 return False
-            except CameraError as exc:
+            except Exception as exc:  # noqa: BLE001 (CameraError, or a backend bug: retry)
                 self._set_state("waiting", str(exc))
                 if not logged:
                     logger.warning("camera %s: %s; retrying every %.0f-%.0f s in the background",

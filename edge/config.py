@@ -61,7 +61,7 @@ class FacesConfig:
     min_neighbors: int = _opt(5, min=1, max=50)
     min_size: int = _opt(36, min=12, max=1024)
     min_face_px: int = _opt(24, min=8, max=2048)
-    margin: float = _opt(0.1, min=0.0, max=1.0)
+    margin: float = _opt(0.02, min=0.0, max=1.0)
     roi: bool = _opt(True)
     detect_every: int = _opt(1, min=1, max=30)
 

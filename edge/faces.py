@@ -87,17 +87,18 @@ class FaceDetector:
             raise DetectorError(f"face cascade {path} could not be loaded (corrupt XML?)")
         self._cv2 = cv2
         self._last: list[Box] = []
-        self._frame_no = 0
+        self._reused = 0
         self.last_mode = "full"
 
     def reset(self) -> None:
         self._last = []
 
     def detect(self, grey: np.ndarray) -> list[Box]:
-        self._frame_no += 1
-        if self.cfg.detect_every > 1 and self._last and self._frame_no % self.cfg.detect_every:
+        if self._last and self._reused < self.cfg.detect_every - 1:
+            self._reused += 1
             self.last_mode = "reuse"
             return list(self._last)
+        self._reused = 0
         boxes: list[Box] = []
         if self.cfg.roi and self._last:
             boxes = self._detect_roi(grey, self._last[0])

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Build the small TFLite fixtures in tests/data/ (needs the converter extra, TensorFlow).
+
+A tiny CNN is trained for a few epochs on synthetic gratings (converter.data.synthetic_faces:
+class k = a grating at angle k*180/7), then converted with the real converter:
+  tiny_int8.tflite   int8 input/output   (+ .json sidecar)
+  tiny_uint8.tflite  uint8 input/output  (+ .json sidecar)
+  wrong_outputs.tflite  10 outputs instead of 7
+  rgb_input.tflite      a 48x48x3 input
+The edge tests then exercise a real interpreter without TensorFlow installed.
+
+    python scripts/make_test_models.py [--out tests/data]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "tests" / "data"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import keras
+    import numpy as np
+
+    from converter import models
+    from converter.convert import to_int8_tflite
+    from converter.data import synthetic_faces
+    from edge.modelinfo import ModelInfo, write_sidecar
+
+    keras.utils.set_random_seed(7)
+    train = synthetic_faces(1400, seed=1)
+    x = train.x[..., None].astype("float32") / 255.0
+    model = models.build("tiny", width=8)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, train.y, epochs=12, batch_size=64, verbose=0)
+    test = synthetic_faces(210, seed=2)
+    acc = float(np.mean(np.argmax(model.predict(test.x[..., None] / 255.0, verbose=0), 1) == test.y))
+    print(f"tiny float accuracy on synthetic gratings: {acc:.3f}")
+    calib = x[:300]
+    info = ModelInfo(extra={"fixture": "synthetic gratings"})
+    for name, io in (("tiny_int8", "int8"), ("tiny_uint8", "uint8")):
+        path = out / f"{name}.tflite"
+        path.write_bytes(to_int8_tflite(model, calib, io))
+        write_sidecar(path, info)
+        print(f"wrote {path}")
+
+    wrong = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(4, 3, strides=4),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    (out / "wrong_outputs.tflite").write_bytes(to_int8_tflite(wrong, calib))
+    rgb = keras.Sequential([keras.Input((48, 48, 3)), keras.layers.Conv2D(4, 3, strides=4),
+                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7)])
+    (out / "rgb_input.tflite").write_bytes(to_int8_tflite(rgb, np.repeat(calib, 3, axis=-1)))
+    print("wrote wrong_outputs.tflite, rgb_input.tflite")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

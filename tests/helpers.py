@@ -1,0 +1,57 @@
+"""Helpers for tests: tone tracks, reading SDL disk-audio captures, running the CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = REPO.parent / "shared" / "data"
+
+
+def write_tone(path: Path, freq: float, seconds: float, rate: int = 44100, amp: float = 0.5) -> Path:
+    """A sine tone as 16-bit mono WAV (or OGG if the suffix says so and soundfile exists)."""
+    t = np.arange(int(rate * seconds)) / rate
+    x = amp * np.sin(2 * np.pi * freq * t)
+    if path.suffix == ".ogg":
+        sf = pytest.importorskip("soundfile")
+        sf.write(str(path), x.astype(np.float32), rate, format="OGG", subtype="VORBIS")
+        return path
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((x * 32767).astype("<i2").tobytes())
+    return path
+
+
+def read_capture(path: Path, rate: int = 44100) -> np.ndarray:
+    """What SDL's disk driver wrote: 16-bit stereo -> float mono in [-1, 1]."""
+    raw = np.frombuffer(path.read_bytes(), dtype="<i2") if path.exists() else np.zeros(0, "<i2")
+    raw = raw[: len(raw) - len(raw) % 2].reshape(-1, 2).astype(np.float32) / 32768.0
+    return raw.mean(axis=1)
+
+
+def dominant_freq(x: np.ndarray, rate: int = 44100) -> float:
+    if len(x) < 256:
+        return 0.0
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1.0 / rate)[int(np.argmax(spec))])
+
+
+def rms_windows(x: np.ndarray, window: int = 2205) -> np.ndarray:
+    n = len(x) // window
+    return np.sqrt((x[: n * window].reshape(n, window) ** 2).mean(axis=1)) if n else np.zeros(0)
+
+
+def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
