@@ -239,6 +239,8 @@ class PlaylistPlayer:
         self._queues = {name: TrackQueue(p.tracks, p.shuffle, self._rng)
                         for name, p in self.playlists.items()}
         self._nothing_logged.clear()
+        if self.state == "quiet":
+            self.state = "idle"  # new playlists: try again
         for p in self.playlists.values():
             for s in p.skipped:
                 logger.warning("playlist %s: skipping %s: %s", p.name, s.path, s.reason)
@@ -275,7 +277,7 @@ class PlaylistPlayer:
         elif previous == "away" and self.state == "paused":
             self._safe(self.backend.resume)
             self.state = "playing"
-        elif self.state == "stopped":
+        elif self.state in ("stopped", "quiet"):
             self.state = "idle"
         target = self._choose(mood)
         if target == self.playlist and self.state in ("playing", "fading", "paused"):
