@@ -5,6 +5,9 @@ import importlib.util
 from pathlib import Path
 
 _REPO = Path(__file__).resolve().parent.parent
+# Running from a source checkout (editable install or PYTHONPATH): use its top-level
+# models/, playlists/ and config.yaml; an installed package uses its bundled copies.
+_CHECKOUT = (_REPO / "setup.py").is_file() and (_REPO / "edge").is_dir()
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -24,12 +27,14 @@ def _first_existing(*candidates: Path | None) -> Path | None:
 
 def models_dir() -> Path:
     """models/ of a source checkout, else the copy installed in the edge package."""
-    found = _first_existing(_REPO / "models", _safe_package_dir("edge.bundled_models"))
+    found = _first_existing(_REPO / "models" if _CHECKOUT else None,
+                            _safe_package_dir("edge.bundled_models"))
     return found or _REPO / "models"
 
 
 def playlists_dir() -> Path:
-    found = _first_existing(_REPO / "playlists", _safe_package_dir("edge.bundled_playlists"))
+    found = _first_existing(_REPO / "playlists" if _CHECKOUT else None,
+                            _safe_package_dir("edge.bundled_playlists"))
     return found or _REPO / "playlists"
 
 
@@ -39,7 +44,8 @@ def default_model() -> Path:
 
 def default_config() -> Path:
     """config.yaml of a source checkout, else the copy installed with the package."""
-    found = _first_existing(_REPO / "config.yaml", Path(__file__).resolve().parent / "default_config.yaml")
+    found = _first_existing(_REPO / "config.yaml" if _CHECKOUT else None,
+                            Path(__file__).resolve().parent / "default_config.yaml")
     return found or _REPO / "config.yaml"
 
 

@@ -42,10 +42,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     daemon = Daemon(config_path, source_override=args.source, duration_s=args.duration,
                     backend_factory=backend)
     code = daemon.run()
+    from edge.player import raw_to_wav
     if args.audio_file and Path(args.audio_file).suffix.lower() == ".wav":
-        from edge.player import raw_to_wav
         raw_to_wav(Path(args.audio_file).with_suffix(".raw"), Path(args.audio_file))
+        Path(args.audio_file).with_suffix(".raw").unlink(missing_ok=True)
         logger.info("audio written to %s", args.audio_file)
+    elif fallback is not None and os.environ.get("SDL_DISKAUDIOFILE") == str(fallback) \
+            and fallback.exists():
+        raw_to_wav(fallback, fallback.with_suffix(".wav"))
+        fallback.unlink()
+        logger.info("no sound device here: the demo's audio is in %s", fallback.with_suffix(".wav"))
     return code
 
 

@@ -1,0 +1,237 @@
+"""End to end: the real `moodbox run` process on real photos, with SDL's disk audio driver."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edge.classifier import EmotionClassifier
+from edge.config import FacesConfig
+from edge.stills import read_grey
+from edge.vision import FaceEmotionPipeline
+from helpers import REPO, dominant_freq, read_capture, write_tone
+
+TONES = {"angry": 300, "disgust": 350, "fear": 400, "happy": 880, "sad": 440, "surprise": 600,
+         "neutral": 500, "favourites": 250}
+
+
+def make_setup(tmp_path: Path, photo: Path, **overrides) -> Path:
+    """A config with one tone playlist per emotion and a replay folder of `photo`."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    shutil.copy(photo, frames / f"face{photo.suffix}")
+    playlists = {}
+    for name, hz in TONES.items():
+        (tmp_path / name).mkdir()
+        write_tone(tmp_path / name / f"{name}.wav", hz, 8.0)
+        playlists[name] = {"sources": [name]}
+    cfg = {
+        "camera": {"type": "replay", "path": "frames", "fps": 10},
+        "classifier": {"model": str(REPO / "models" / "emotion_int8.tflite")},
+        "mood": {"smoothing_s": 0.3, "dwell_s": 0.6, "min_confidence": 0.0,
+                 "min_switch_interval_s": 0.0, "away_after_s": 5.0,
+                 "map": {e: e for e in TONES if e != "favourites"}},
+        "player": {"fade_ms": 200, "away": "stop", "volume": 0.8},
+        "playlists": playlists,
+        "daemon": {"status_every_s": 1.0},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        cfg.setdefault(section, {})[field] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+
+def expected_emotion(photo: Path) -> str:
+    pipeline = FaceEmotionPipeline(FacesConfig(), EmotionClassifier(REPO / "models" / "emotion_int8.tflite"))
+    results = pipeline.classify_all(read_grey(photo))
+    assert results, "the test photo must show a face"
+    return results[0][1].name
+
+
+class Daemon:
+    """A `moodbox run` subprocess with its log collected in a thread."""
+
+    def __init__(self, config: Path, capture: Path, extra_env: dict | None = None, args=()):
+        env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(capture),
+                   PYTHONUNBUFFERED="1", **(extra_env or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=env, cwd=str(config.parent))
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 30.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.log:
+                return True
+            if self.proc.poll() is not None:
+                time.sleep(0.2)
+                return text in self.log
+            time.sleep(0.05)
+        return False
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 10.0) -> tuple[int, float]:
+        t0 = time.monotonic()
+        self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._reader.join(2)
+        return code, time.monotonic() - t0
+
+
+@pytest.fixture()
+def daemon_factory():
+    started: list[Daemon] = []
+
+    def make(*args, **kwargs) -> Daemon:
+        d = Daemon(*args, **kwargs)
+        started.append(d)
+        return d
+
+    yield make
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait(5)
+
+
+def test_run_plays_the_mapped_playlist_and_stops_cleanly(tmp_path, astronaut, daemon_factory):
+    emotion = expected_emotion(astronaut)
+    config = make_setup(tmp_path, astronaut)
+    capture = tmp_path / "audio.raw"
+    d = daemon_factory(config, capture)
+    assert d.wait_for(f"mood -> {emotion}", 30), d.log
+    assert d.wait_for(f"playing {emotion}.wav from {emotion}", 10), d.log
+    assert d.wait_for("status fps=", 10), d.log
+    time.sleep(1.5)
+    code, took = d.stop()
+    assert code == 0, d.log
+    assert took < 5.0
+    assert "moodbox stopped (signal), exit 0" in d.log
+    assert "Traceback" not in d.log
+    status = [l for l in d.lines if "status fps=" in l][-1]
+    for key in ("fps=", "detect=", "infer=", "emotion=", "mood=", "track=", "audio=playing"):
+        assert key in status, status
+    x = read_capture(capture)
+    start = int(np.argmax(np.abs(x) > 0.02))
+    assert abs(dominant_freq(x[start + 22050:start + 44100]) - TONES[emotion]) < 5
+
+
+def test_no_face_goes_away_and_sigint_also_stops(tmp_path, no_face_photo, daemon_factory):
+    config = make_setup(tmp_path, no_face_photo, mood__away_after_s=1.0,
+                        player__away="lower")
+    d = daemon_factory(config, tmp_path / "audio.raw")
+    assert d.wait_for("playing favourites.wav from favourites (mood away)", 30), d.log
+    assert d.wait_for("emotion=noface", 10), d.log
+    code, took = d.stop(signal.SIGINT)
+    assert code == 0 and took < 5.0
+
+
+def test_sighup_reload_keeps_old_config_on_error_and_applies_a_valid_one(tmp_path, astronaut,
+                                                                        daemon_factory):
+    emotion = expected_emotion(astronaut)
+    config = make_setup(tmp_path, astronaut)
+    good = config.read_text()
+    d = daemon_factory(config, tmp_path / "audio.raw")
+    assert d.wait_for(f"playing {emotion}.wav", 30), d.log
+    config.write_text(good.replace("fps: 10", "fps: fast"))
+    d.proc.send_signal(signal.SIGHUP)
+    assert d.wait_for("reload rejected, keeping the running config", 10), d.log
+    assert "camera.fps: must be a number, got 'fast'" in d.log
+    assert d.proc.poll() is None
+    # now a valid change: the emotion's playlist becomes "favourites"
+    cfg = yaml.safe_load(good)
+    cfg["mood"]["map"][emotion] = "favourites"
+    config.write_text(yaml.safe_dump(cfg))
+    d.proc.send_signal(signal.SIGHUP)
+    assert d.wait_for("reload done", 10), d.log
+    code, _ = d.stop()
+    assert code == 0
+
+
+def test_missing_model_exits_78_naming_the_file(tmp_path, astronaut):
+    config = make_setup(tmp_path, astronaut)
+    text = config.read_text().replace(str(REPO / "models" / "emotion_int8.tflite"), "gone.tflite")
+    config.write_text(text)
+    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+                       capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                       env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
+    assert r.returncode == 78
+    assert "gone.tflite does not exist" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+class NotifyListener:
+    """Plays systemd: a datagram socket that collects sd_notify messages."""
+
+    def __init__(self, path: Path):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.2)
+        self.messages: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096).decode()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            for field in data.split("\n"):
+                self.messages.append((time.monotonic(), field))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(1)
+        self.sock.close()
+
+
+def test_sd_notify_ready_watchdog_and_reload(tmp_path, astronaut, daemon_factory):
+    listener = NotifyListener(tmp_path / "notify.sock")
+    try:
+        config = make_setup(tmp_path, astronaut)
+        d = daemon_factory(config, tmp_path / "audio.raw",
+                           extra_env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+                                      "WATCHDOG_USEC": "1500000"})
+        assert d.wait_for("moodbox running", 30), d.log
+        time.sleep(3.0)
+        fields = [f for _, f in listener.messages]
+        assert "READY=1" in fields
+        assert fields.count("WATCHDOG=1") >= 3
+        n = len(listener.messages)
+        d.proc.send_signal(signal.SIGHUP)
+        assert d.wait_for("reload done", 10), d.log
+        time.sleep(0.5)
+        after = [f for _, f in listener.messages[n:] if f in ("RELOADING=1", "READY=1")]
+        assert after[:2] == ["RELOADING=1", "READY=1"]
+        assert any(f.startswith("MONOTONIC_USEC=") for _, f in listener.messages[n:])
+        code, _ = d.stop()
+        assert code == 0
+        assert "STOPPING=1" in [f for _, f in listener.messages]
+    finally:
+        listener.close()
