@@ -1,0 +1,1 @@
+"""The music catalog: scan a library, import Spotify features, write mood playlists."""

@@ -1,0 +1,123 @@
+"""Decodes music files to mono float samples with pygame's mixer; no sound device needed."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+DECODE_RATE = 22050
+
+
+class DecodeError(Exception):
+    """A file that cannot be decoded; the message says why in a few words."""
+
+
+def _id3_size(head: bytes) -> int:
+    """Length of a leading ID3v2 tag (header, body, optional footer), from its syncsafe size."""
+    body = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
+    return 10 + body + (10 if head[5] & 0x10 else 0)
+
+
+def sniff_format(path: Path) -> str:
+    """ogg / flac / wav / mp3 from the file's first bytes; "" when it is none of them."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if head[:3] == b"ID3" and len(head) >= 10:
+            f.seek(_id3_size(head))
+            after = f.read(4)
+            return "flac" if after == b"fLaC" else "mp3"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mp3"
+    return ""
+
+
+def _to_float(samples: np.ndarray) -> np.ndarray:
+    """Mixer samples (any of pygame's sample formats, mono or interleaved) as mono float32."""
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if samples.dtype.kind == "f":
+        return samples.astype(np.float32)
+    if samples.dtype.kind == "u":
+        half = float(2 ** (8 * samples.dtype.itemsize - 1))
+        return ((samples.astype(np.float64) - half) / half).astype(np.float32)
+    return (samples.astype(np.float64) / float(2 ** (8 * samples.dtype.itemsize - 1))).astype(np.float32)
+
+
+class PygameDecoder:
+    """Opens pygame's mixer once and decodes files with it; no sound device is touched.
+
+    If the mixer is already running in this process (a player), it is used as it is
+    and left running. Otherwise it is opened at 22.05 kHz mono with SDL's dummy audio
+    driver (decoding needs no output: a real driver could fail without a device, grab
+    the one a player holds, or, for "disk", write a file) and closed again. The
+    caller's SDL_AUDIODRIVER is restored right after, so later mixer users see it.
+    """
+
+    def __init__(self, frequency: int = DECODE_RATE):
+        self.frequency = frequency
+        self._owns_mixer = False
+        self._pygame = None
+
+    def __enter__(self) -> "PygameDecoder":
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def open(self) -> None:
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        try:
+            import pygame
+        except ImportError:
+            raise DecodeError("pygame is not installed; pip install pygame") from None
+        self._pygame = pygame
+        if pygame.mixer.get_init():
+            return
+        try:
+            self._init_mixer("dummy")
+        except pygame.error as exc:
+            raise DecodeError(f"pygame's mixer cannot start ({exc})") from None
+        self._owns_mixer = True
+
+    def _init_mixer(self, driver: str) -> None:
+        """Start the mixer with this SDL audio driver; the environment is left as it was."""
+        saved = os.environ.get("SDL_AUDIODRIVER")
+        os.environ["SDL_AUDIODRIVER"] = driver
+        try:
+            self._pygame.mixer.init(frequency=self.frequency, size=-16, channels=1)
+        finally:
+            if saved is None:
+                del os.environ["SDL_AUDIODRIVER"]
+            else:
+                os.environ["SDL_AUDIODRIVER"] = saved
+
+    def close(self) -> None:
+        if self._pygame is not None and self._owns_mixer:
+            self._pygame.mixer.quit()
+        self._owns_mixer = False
+
+    def __call__(self, path: Path) -> tuple[np.ndarray, int]:
+        """(mono float32 samples in -1..1, sample rate) of a whole file."""
+        if self._pygame is None:
+            self.open()
+        pygame = self._pygame
+        try:
+            sound = pygame.mixer.Sound(str(path))
+            samples = pygame.sndarray.array(sound)
+        except (pygame.error, MemoryError) as exc:
+            raise DecodeError(f"cannot decode ({str(exc).strip() or type(exc).__name__})") from None
+        rate = pygame.mixer.get_init()[0]
+        return _to_float(samples), int(rate)

@@ -1,0 +1,99 @@
+"""The catalog CSV: its columns, reading it back with the right types, writing it atomically."""
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from edge.catalog.model import SPOTIFY_FEATURES
+
+logger = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS = (".ogg", ".mp3", ".wav", ".flac")
+FILE_COLUMNS = ("path", "size", "mtime_ns", "format", "duration_s", "title", "artist", "album",
+                "tag_source")
+FEATURE_COLUMNS = ("analysed_s", "loudness_db", "tempo_bpm", "tempo_strength", "centroid_hz",
+                   "key", "mode", "key_corr", "mode_margin")
+SPOTIFY_COLUMNS = tuple(f"sp_{name}" for name in SPOTIFY_FEATURES) + ("sp_match",)
+CATALOG_COLUMNS = FILE_COLUMNS + FEATURE_COLUMNS + ("error",) + SPOTIFY_COLUMNS
+TEXT_COLUMNS = ("path", "format", "title", "artist", "album", "tag_source", "key", "mode",
+                "error", "sp_match")
+INT_COLUMNS = ("size", "mtime_ns")
+
+
+class CatalogError(Exception):
+    """Bad input the owner can fix; the message names the file or option and the fix."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write text (UTF-8) to a temporary file beside `path`, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def empty_catalog() -> pd.DataFrame:
+    """A catalog with every known column and no rows."""
+    return normalise_types(pd.DataFrame(columns=list(CATALOG_COLUMNS)))
+
+
+def normalise_types(df: pd.DataFrame) -> pd.DataFrame:
+    """Known columns present with their types: text "" for missing, sizes as integers."""
+    df = df.copy()
+    for col in CATALOG_COLUMNS:
+        if col not in df.columns:
+            df[col] = "" if col in TEXT_COLUMNS else float("nan")
+    for col in TEXT_COLUMNS:
+        df[col] = df[col].fillna("").astype(str)
+    for col in INT_COLUMNS:
+        df[col] = pd.to_numeric(df[col], errors="coerce").fillna(-1).astype("int64")
+    for col in set(CATALOG_COLUMNS) - set(TEXT_COLUMNS) - set(INT_COLUMNS):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
+    extra = [c for c in df.columns if c not in CATALOG_COLUMNS]
+    return df[list(CATALOG_COLUMNS) + extra].reset_index(drop=True)
+
+
+def read_catalog(path: Path) -> pd.DataFrame:
+    """Read a catalog CSV written by `moodbox catalog scan` or `import`."""
+    if not path.is_file():
+        raise CatalogError(f"catalog {path} does not exist; create it with "
+                           f"`moodbox catalog scan MUSIC_DIR --out {path}`")
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
+                         na_values=[""], encoding="utf-8")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
+        raise CatalogError(f"catalog {path} cannot be read as CSV ({exc}); re-create it with "
+                           "`moodbox catalog scan`") from None
+    if "path" not in df.columns:
+        raise CatalogError(f"{path} is not a moodbox catalog (no 'path' column); pass the CSV "
+                           "written by `moodbox catalog scan`, or choose another file name")
+    return normalise_types(df)
+
+
+def write_catalog(df: pd.DataFrame, path: Path) -> None:
+    """Write the catalog atomically, known columns first, rows sorted by path."""
+    out = normalise_types(df).sort_values("path", kind="stable")
+    atomic_write_text(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Refuse an output that would replace a music file or some unrelated file."""
+    if path.suffix.lower() in AUDIO_EXTENSIONS:
+        raise CatalogError(f"{option} {path} looks like a music file; give a .csv name so no "
+                           "music is overwritten")
+    if path.is_dir():
+        raise CatalogError(f"{option} {path} is a folder; give a file name such as catalog.csv")
+    if path.exists():
+        read_catalog(path)    # raises unless it is a catalog we may replace
