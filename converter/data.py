@@ -75,16 +75,19 @@ def save_npz(path: str | Path, x: np.ndarray, y: np.ndarray,
 
 
 def synthetic_faces(n: int, size: int = 48, seed: int = 0, classes: int = 7) -> FaceSet:
-    """Learnable stand-in faces for tests: class k is a grating at angle k*180/classes
-    degrees with random phase, contrast and noise (uint8, labels balanced)."""
+    """Learnable stand-in faces for tests: class k is a grating at k * 90/(classes-1)
+    degrees (0..90) with random phase, contrast and noise. A horizontal flip turns
+    angle a into 180-a, which no other class uses, so the training augmentation keeps
+    the classes apart. uint8, balanced."""
     rng = np.random.default_rng(seed)
     y = np.arange(n) % classes
     rng.shuffle(y)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     x = np.empty((n, size, size), dtype=np.uint8)
     for i, k in enumerate(y):
-        angle = np.pi * k / classes
+        angle = (np.pi / 2) * k / max(1, classes - 1)
         wave = np.sin(2 * np.pi * 5.0 * (xx * np.cos(angle) + yy * np.sin(angle)) + rng.uniform(0, 2 * np.pi))
-        img = 128 + rng.uniform(40, 90) * wave + rng.normal(0, 12, (size, size))
+        img = 128 + rng.uniform(40, 90) * wave + rng.normal(0, 10, (size, size))
         x[i] = np.clip(img, 0, 255).astype(np.uint8)
-    return FaceSet(x, y.astype(np.int64), FER_CLASSES[:classes] if classes <= 7 else tuple(map(str, range(classes))))
+    names = FER_CLASSES[:classes] if classes <= 7 else tuple(map(str, range(classes)))
+    return FaceSet(x, y.astype(np.int64), names)

@@ -73,7 +73,8 @@ def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
             return {"peak": self.peak, "warmup_steps": self.warmup_steps,
                     "total_steps": self.total_steps}
 
-    return WarmupCosine(cfg.lr, cfg.warmup_epochs * steps_per_epoch, cfg.epochs * steps_per_epoch)
+    warmup = min(cfg.warmup_epochs, cfg.epochs // 10)  # short runs need no warm-up
+    return WarmupCosine(cfg.lr, warmup * steps_per_epoch, cfg.epochs * steps_per_epoch)
 
 
 def augment_batch(images, seed_gen):
@@ -272,7 +273,8 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start)
     keeper = EpochKeeper(out, cfg, info, state)
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start,
-              callbacks=[keeper.callback], verbose=1 if sys.stdout.isatty() else 2)
+              callbacks=[keeper.callback], shuffle=False,
+              verbose=1 if sys.stdout.isatty() else 2)
     state["finished"] = True
     _atomic_json(paths["state"], state)
     return state

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Build the small TFLite fixtures in tests/data/ (needs the converter extra, TensorFlow).
 
-A tiny CNN is trained for a few epochs on synthetic gratings (converter.data.synthetic_faces:
-class k = a grating at angle k*180/7), then converted with the real converter:
+A tiny CNN is trained for a few epochs on synthetic faces (converter.data.synthetic_faces:
+class k = a grating at k*15 degrees), then converted with the real converter:
   tiny_int8.tflite   int8 input/output   (+ .json sidecar)
   tiny_uint8.tflite  uint8 input/output  (+ .json sidecar)
   wrong_outputs.tflite  10 outputs instead of 7
@@ -37,15 +37,15 @@ def main() -> int:
     from edge.modelinfo import ModelInfo, write_sidecar
 
     keras.utils.set_random_seed(7)
-    train = synthetic_faces(1400, seed=1)
+    train = synthetic_faces(2800, seed=1)
     x = train.x[..., None].astype("float32") / 255.0
     model = models.build("tiny", width=8)
     model.compile(optimizer=keras.optimizers.Adam(0.01), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(x, train.y, epochs=12, batch_size=64, verbose=0)
+    model.fit(x, train.y, epochs=15, batch_size=64, verbose=0)
     test = synthetic_faces(210, seed=2)
     acc = float(np.mean(np.argmax(model.predict(test.x[..., None] / 255.0, verbose=0), 1) == test.y))
-    print(f"tiny float accuracy on synthetic gratings: {acc:.3f}")
+    print(f"tiny float accuracy on synthetic faces: {acc:.3f}")
     calib = x[:300]
     info = ModelInfo(extra={"fixture": "synthetic gratings"})
     for name, io in (("tiny_int8", "int8"), ("tiny_uint8", "uint8")):

@@ -19,7 +19,7 @@ def test_runtime_prefers_litert():
 
 
 @pytest.mark.parametrize("name,dtype", [("tiny_int8.tflite", np.int8), ("tiny_uint8.tflite", np.uint8)])
-def test_int8_and_uint8_io_classify_synthetic_gratings(name, dtype):
+def test_int8_and_uint8_io_classify_synthetic_faces(name, dtype):
     clf = EmotionClassifier(DATA / name)
     assert clf.input_dtype == dtype
     assert clf.classes == FER_CLASSES
@@ -52,9 +52,9 @@ def test_any_face_size_is_resized():
 
 def test_stats_count_macs_and_params():
     s = EmotionClassifier(DATA / "tiny_int8.tflite").stats()
-    # tiny(width 8): conv 1->8 s2 (24x24), conv 8->16 s2 (12x12), dense 16->7
-    assert s.macs == 24 * 24 * 8 * 9 + 12 * 12 * 16 * 9 * 8 + 16 * 7
-    assert s.params == (8 * 9 + 8) + (16 * 9 * 8 + 16) + (16 * 7 + 7)
+    # tiny(width 8): conv 1->8 (48x48), conv 8->16 s2 (24x24), conv 16->16 s2 (12x12), dense 16->7
+    assert s.macs == 48 * 48 * 8 * 9 + 24 * 24 * 16 * 9 * 8 + 12 * 12 * 16 * 9 * 16 + 16 * 7
+    assert s.params == (8 * 9 + 8) + (16 * 9 * 8 + 16) + (16 * 9 * 16 + 16) + (16 * 7 + 7)
     assert s.size_bytes == (DATA / "tiny_int8.tflite").stat().st_size
 
 
