@@ -60,7 +60,10 @@ setup(
     extras_require={
         "demo": DEMO,
         "test": ["pytest>=7"] + DEMO,
-        "bench": DEMO + ["fer==25.10.3", "psutil"],
+        # fer==25.10.3 itself is installed with --no-deps by scripts/bench.sh: its
+        # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
+        # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.
+        "bench": CONVERTER + ["pillow", "requests", "setuptools"],
         "converter": CONVERTER,
         "dev": ["pytest>=7"] + CONVERTER,
     },

@@ -98,9 +98,10 @@ class ReplaySource(FrameSource):
     timeout_is_idle = True
 
     def __init__(self, path: str | Path | Sequence[Path], fps: float = 10.0, loop: bool = True,
-                 hold_s: float = 0.0):
+                 hold_s: float = 0.0, max_width: int = 0):
         self.path = path
         self.fps, self.loop, self.hold_s = fps, loop, hold_s
+        self.max_width = max_width  # shrink wider frames, as the camera's lores stream would
         self._images: list[Path] = []
         self._video = None
         self._pos = 0
@@ -159,7 +160,7 @@ class ReplaySource(FrameSource):
             if image is None:
                 logger.warning("replay: %s is not a readable image; skipped", path)
                 continue
-            self._current = to_grey(image)
+            self._current = self._shrink(to_grey(image))
             self._repeat_left = self._frames_per_image() - 1
             return self._current
         raise CameraError("no readable image left in the replay source")
@@ -173,7 +174,15 @@ class ReplaySource(FrameSource):
             ok, image = self._video.read()
             if not ok:
                 raise CameraError(f"replay video {self.path} cannot be read")
-        return to_grey(image)
+        return self._shrink(to_grey(image))
+
+    def _shrink(self, grey: np.ndarray) -> np.ndarray:
+        h, w = grey.shape
+        if not self.max_width or w <= self.max_width:
+            return grey
+        import cv2
+        size = (self.max_width, max(1, int(round(h * self.max_width / w))))
+        return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
 
     def read(self, timeout: float) -> Frame:
         if not self._images and self._video is None:
@@ -350,12 +359,13 @@ def make_source(cfg: CameraConfig, override: str | None = None) -> FrameSource:
     if override is not None:
         if override == "demo":
             return ReplaySource(assets.demo_photos() or [], fps=cfg.fps, loop=True,
-                                hold_s=cfg.hold_s or 8.0)
+                                hold_s=cfg.hold_s or 8.0, max_width=cfg.width)
         if override.isdigit():
             return OpenCVSource(int(override), cfg.width, cfg.height, cfg.fps)
         if "://" in override:
             return OpenCVSource(override, cfg.width, cfg.height, cfg.fps)
-        return ReplaySource(override, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s)
+        return ReplaySource(override, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s,
+                            max_width=cfg.width)
     if cfg.type == "picamera2":
         return Picamera2Source(cfg.width, cfg.height, cfg.fps)
     if cfg.type == "opencv":
@@ -365,8 +375,9 @@ def make_source(cfg: CameraConfig, override: str | None = None) -> FrameSource:
         return OpenCVSource(device, cfg.width, cfg.height, cfg.fps)
     if cfg.path == "demo":
         return ReplaySource(assets.demo_photos() or [], fps=cfg.fps, loop=cfg.loop,
-                            hold_s=cfg.hold_s or 8.0)
-    return ReplaySource(cfg.path, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s)
+                            hold_s=cfg.hold_s or 8.0, max_width=cfg.width)
+    return ReplaySource(cfg.path, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s,
+                        max_width=cfg.width)
 
 
 @dataclass
