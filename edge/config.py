@@ -163,9 +163,15 @@ class _Loader:
     def __init__(self, base_dir: Path):
         self.base_dir = base_dir
         self.errors: list[str] = []
+        self.bad_paths: set[str] = set()
 
     def err(self, path: str, msg: str) -> None:
         self.errors.append(f"{path}: {msg}")
+        self.bad_paths.add(path)
+
+    def ok(self, *paths: str) -> bool:
+        """None of these keys had an error already (so comparing them makes sense)."""
+        return not any(p in self.bad_paths for p in paths)
 
     def section(self, cls: type, raw: Any, path: str) -> Any:
         if raw is None:
@@ -350,7 +356,7 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
             if t not in names:
                 ld.err(f"mood.map.{mood}", f"'{t}' is not a playlist" + _hint(t, names))
     p = cfg.player
-    if p.volume > p.max_volume:
+    if p.volume > p.max_volume and ld.ok("player.volume", "player.max_volume"):
         ld.err("player.volume", f"{p.volume} is above player.max_volume {p.max_volume}")
     for key in ("start", "end"):
         try:
@@ -359,7 +365,7 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
             ld.err(f"player.quiet_hours.{key}", "must be a time HH:MM, got "
                    f"'{getattr(p.quiet_hours, key)}'")
     c = cfg.camera
-    if c.retry_min_s > c.retry_max_s:
+    if c.retry_min_s > c.retry_max_s and ld.ok("camera.retry_min_s", "camera.retry_max_s"):
         ld.err("camera.retry_min_s", f"{c.retry_min_s} is above camera.retry_max_s {c.retry_max_s}")
     if c.type == "replay" and not c.path:
         ld.err("camera.path", "the replay camera needs a directory of images or a video file")

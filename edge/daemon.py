@@ -1,7 +1,6 @@
 """The moodbox daemon: wires camera, vision, mood smoothing and player; signals and status."""
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import signal
@@ -53,12 +52,16 @@ class Daemon:
     """Owns the stages and the main loop. `run` returns the process exit status."""
 
     def __init__(self, config_path: Path, source_override: str | None = None,
-                 duration_s: float | None = None, backend_factory=None):
+                 duration_s: float | None = None, backend_factory=None, source_factory=None,
+                 hard_exit: bool = True):
         self.config_path = config_path
         self.source_override = source_override
         self.duration_s = duration_s
+        # factories: config -> backend; tests hand in doubles for hardware we lack
         self._backend_factory = backend_factory or (
             lambda c: PygameBackend(c.player.driver, c.player.device))
+        self._source_factory = source_factory or make_source
+        self._hard_exit = hard_exit
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.notifier = Notifier()
@@ -71,7 +74,7 @@ class Daemon:
         self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
         self.smoother = EmotionSmoother(self.classifier.classes, smoother_settings(cfg),
                                         time.monotonic())
-        self.grabber = FrameGrabber(make_source(cfg.camera, self.source_override), cfg.camera)
+        self.grabber = FrameGrabber(self._source_factory(cfg.camera, self.source_override), cfg.camera)
         playlists = load_playlists(cfg.playlists)
         player = PlaylistPlayer(self._backend_factory(cfg), cfg.player, playlists, cfg.mood.map)
         self.player = PlayerThread(player)
@@ -237,7 +240,7 @@ class Daemon:
         self.player.update_library(new.player, load_playlists(new.playlists), new.mood.map)
         if new.camera != old.camera and self.source_override is None:
             self.grabber.stop(timeout=2.0)
-            self.grabber = FrameGrabber(make_source(new.camera), new.camera).start()
+            self.grabber = FrameGrabber(self._source_factory(new.camera, None), new.camera).start()
         _set_log_level(new.daemon.log_level)
         self.cfg = new
 
@@ -245,7 +248,8 @@ class Daemon:
         self.notifier.stopping()
         failsafe = threading.Timer(SHUTDOWN_BUDGET_S + 0.8, _hard_exit)
         failsafe.daemon = True
-        failsafe.start()
+        if self._hard_exit:
+            failsafe.start()
         fade = min(self.cfg.player.fade_ms, 1500) if self.cfg else 0
         self.player.stop(fade_ms=fade, timeout=2.5)
         self.grabber.stop(timeout=1.2)

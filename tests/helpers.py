@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -55,3 +57,37 @@ def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
+
+
+TONES = {"angry": 300, "disgust": 350, "fear": 400, "happy": 880, "sad": 440, "surprise": 600,
+         "neutral": 500, "favourites": 250}
+
+
+def make_setup(tmp_path: Path, photo: Path, **overrides) -> Path:
+    """A config with one tone playlist per emotion and a replay folder of `photo`."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    shutil.copy(photo, frames / f"face{photo.suffix}")
+    playlists = {}
+    for name, hz in TONES.items():
+        (tmp_path / name).mkdir()
+        write_tone(tmp_path / name / f"{name}.wav", hz, 8.0)
+        playlists[name] = {"sources": [name]}
+    cfg = {
+        "camera": {"type": "replay", "path": "frames", "fps": 10},
+        "classifier": {"model": str(REPO / "models" / "emotion_int8.tflite")},
+        "mood": {"smoothing_s": 0.3, "dwell_s": 0.6, "min_confidence": 0.0,
+                 "min_switch_interval_s": 0.0, "away_after_s": 5.0,
+                 "map": {e: e for e in TONES if e != "favourites"}},
+        "player": {"fade_ms": 200, "away": "stop", "volume": 0.8},
+        "playlists": playlists,
+        "daemon": {"status_every_s": 1.0},
+    }
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        cfg.setdefault(section, {})[field] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path
+
+

@@ -92,6 +92,11 @@ def test_volume_above_hard_maximum_and_bad_quiet_hours(tmp_path):
     assert "player.quiet_hours.start: must be a time HH:MM, got '25:00'" in errs
 
 
+def test_an_invalid_value_is_not_compared_again(tmp_path):
+    errs = errors_of(minimal(tmp_path, "camera:\n  retry_min_s: 0.01\n  retry_max_s: 0.2\n"))
+    assert errs == ["camera.retry_min_s: must be between 0.1 and 600.0, got 0.01"]
+
+
 def test_invalid_yaml_reports_line(tmp_path):
     p = write(tmp_path, "camera:\n  type: replay\n   fps: 3\n")
     errs = errors_of(p)
