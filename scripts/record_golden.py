@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Record what the shipped model says about fixed faces in package-shipped photos
+(tests/data/golden.json), for the golden test that guards the converter -> edge handoff.
+Rerun only when the shipped model is deliberately replaced.
+
+    python scripts/record_golden.py
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def golden_faces():
+    """(name, 48x48 face) pairs: each photo's detected face, and its mirror image."""
+    import dataclasses
+
+    from edge import assets
+    from edge.classifier import EmotionClassifier
+    from edge.config import FacesConfig
+    from edge.faces import FaceDetector, crop_face
+    from edge.stills import read_grey
+
+    cfg = dataclasses.replace(FacesConfig(), detect_width=960, roi=False)
+    photos = [p for p in assets.demo_photos() if p.name != "coffee.png"]
+    det = FaceDetector(cfg)
+    for photo in photos:
+        det.reset()
+        grey = read_grey(photo)
+        box = det.detect(grey)[0]
+        face = crop_face(grey, box, cfg.margin, 48)
+        yield f"{photo.name}", face, box
+        yield f"{photo.name} (mirrored)", face[:, ::-1].copy(), box
+
+
+def main() -> int:
+    from edge import assets
+    from edge.classifier import EmotionClassifier
+
+    model = assets.default_model()
+    clf = EmotionClassifier(model)
+    out = {"model": model.name, "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+           "faces": {}}
+    for name, face, box in golden_faces():
+        e = clf.classify(face)
+        out["faces"][name] = {"box": box.as_list(), "emotion": e.name, "probs": e.as_dict()}
+        print(f"{name:36s} {e.name:8s} {e.confidence:.3f}")
+    path = REPO / "tests" / "data" / "golden.json"
+    path.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
