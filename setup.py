@@ -23,6 +23,7 @@ PI_SIDE = [
     "pygame>=2.1",
     "pyyaml>=5.4",
     "pandas>=1.5",
+    "mutagen>=1.45",  # catalog: title/artist/duration from tags (pure Python)
     # LiteRT where a wheel exists (Linux x86_64/aarch64, macOS arm64, Python 3.10+)
     "ai-edge-litert>=1.2; python_version>='3.10'",
     "tflite-runtime==2.14.0; python_version<'3.10'",

@@ -100,6 +100,8 @@ class PygameBackend(AudioBackend):
         except ImportError:
             raise AudioError("pygame is not installed: pip install pygame "
                              "(or apt install python3-pygame)") from None
+        if pygame.mixer.get_init():
+            pygame.mixer.quit()  # the player owns the mixer: open it with our driver and device
         try:
             pygame.mixer.init(frequency=self.frequency, size=-16, channels=2, buffer=2048,
                               devicename=self.device or None)
