@@ -109,12 +109,24 @@ def _check_audio(cfg: Config, rep: Report) -> None:
     try:
         backend.open()
         rep.add(OK, "audio", f"sound device opened (driver {cfg.player.driver or 'default'})")
+        names = _output_devices()
+        if names:
+            rep.detail("output devices (for player.device): " + "; ".join(names))
     except AudioPermissionError as exc:
         rep.add(FAIL, "audio", str(exc))
     except AudioError as exc:
         rep.add(WARN, "audio", f"{exc} (the daemon keeps retrying)")
     finally:
         backend.close()
+
+
+def _output_devices() -> list[str]:
+    """Names SDL knows for output devices (pygame 2's SDL2 audio module), if any."""
+    try:
+        from pygame._sdl2 import audio as sdl_audio
+        return [str(n) for n in sdl_audio.get_audio_device_names(False)]
+    except Exception:  # noqa: BLE001 (an optional nicety: older pygame, no device list)
+        return []
 
 
 def run_check(config_path: Path) -> int:

@@ -9,8 +9,8 @@ python3 -c 'import numpy; print("apt numpy", numpy.__version__, numpy.__file__)'
 
 echo "== install as README's Pi section says (numpy<2 constraint)"
 pip install -q -c scripts/pi-constraints.txt .
-pip install -q -c scripts/pi-constraints.txt matplotlib   # only for a real face photo
-python - <<'PY'
+pip list 2>/dev/null | grep -iE "^(numpy|opencv|pygame|ai-edge-litert|pandas|mutagen|pyyaml|moodbox) "
+PYGAME_HIDE_SUPPORT_PROMPT=1 python - <<'PY'
 import cv2, numpy, pygame
 from edge.classifier import load_interpreter_class
 _, runtime = load_interpreter_class()
@@ -18,6 +18,16 @@ print("numpy", numpy.__version__, "from", numpy.__file__)
 print("opencv", cv2.__version__, "CascadeClassifier:", hasattr(cv2, "CascadeClassifier"))
 print("pygame", pygame.version.ver, "| tflite runtime:", runtime)
 assert numpy.__version__.startswith("1."), "numpy 2 shadows apt's numpy"
+PY
+# a real face photo to classify: matplotlib's grace_hopper.jpg, taken out of its wheel
+# (not installed: moodbox itself must not need it)
+pip download -q --no-deps -d /tmp/mpl matplotlib
+python - <<'PY'
+import glob, zipfile
+whl = glob.glob("/tmp/mpl/matplotlib-*.whl")[0]
+with zipfile.ZipFile(whl) as z:
+    name = [n for n in z.namelist() if n.endswith("sample_data/grace_hopper.jpg")][0]
+    open("/tmp/grace_hopper.jpg", "wb").write(z.read(name))
 PY
 
 echo "== the shipped model builds and invokes"
@@ -32,7 +42,7 @@ print(f"model {assets.default_model()} via {clf.runtime}: {s.macs/1e6:.1f} M MAC
       f"input {clf.input_dtype.__name__}; random face -> {e.name} {e.confidence:.2f}")
 PY
 
-PHOTO=$(python -c 'import matplotlib, os; print(os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data/sample_data/grace_hopper.jpg"))')
+PHOTO=/tmp/grace_hopper.jpg
 echo "== moodbox classify --json $PHOTO"
 moodbox classify --json "$PHOTO"
 
