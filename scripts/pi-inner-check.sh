@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Runs inside the arm64 Debian 12 root (see scripts/pi-arm64-check.sh), in a venv made
-# with --system-site-packages (/opt/venv), as on a Pi with apt's python3-picamera2.
+# Runs inside the arm64 Debian 12 root (see scripts/pi-arm64-check.sh). Makes a fresh
+# venv with --system-site-packages at /opt/moodbox/venv and installs moodbox into it
+# exactly as scripts/install-pi.sh and README's Pi section do.
 set -euo pipefail
 echo "== platform"
 uname -m
-python3 --version
-python3 -c 'import numpy; print("apt numpy", numpy.__version__, numpy.__file__)'
+/usr/bin/python3 --version
+/usr/bin/python3 -c 'import numpy; print("apt numpy", numpy.__version__, numpy.__file__)'
 
 echo "== install as README's Pi section says (numpy<2 constraint)"
+rm -rf /opt/moodbox/venv
+/usr/bin/python3 -m venv --system-site-packages /opt/moodbox/venv
+export PATH=/opt/moodbox/venv/bin:$PATH
 pip install -q -c scripts/pi-constraints.txt .
 pip list 2>/dev/null | grep -iE "^(numpy|opencv|pygame|ai-edge-litert|pandas|mutagen|pyyaml|moodbox) "
 PYGAME_HIDE_SUPPORT_PROMPT=1 python - <<'PY'
