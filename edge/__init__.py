@@ -1,0 +1,1 @@
+"""moodbox on the device: camera, faces, classifier, mood smoothing, player, daemon."""
