@@ -41,7 +41,7 @@ class CameraConfig:
     type: str = _opt("picamera2", choices=("picamera2", "opencv", "replay"))
     width: int = _opt(320, min=32, max=4096)
     height: int = _opt(240, min=32, max=4096)
-    fps: float = _opt(10.0, min=0.1, max=120.0)
+    fps: float = _opt(5.0, min=0.1, max=120.0)
     device: Union[int, str] = _opt(0)
     path: str = _opt("demo")
     loop: bool = _opt(True)
