@@ -1,6 +1,7 @@
 """Tests of the music catalog: audio analysis on synthesized tracks, resumable scan, import, assign."""
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -12,14 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge.catalog import cli, fit, scan
-from edge.catalog.assign import audio_energy, audio_valence, quadrant
+from edge.catalog import cli, fit, loudness, scan
+from edge.catalog.assign import METHOD_AUDIO, METHOD_AUDIO_NO_TEMPO, assign_moods
+from edge.catalog.audio_model import (AUDIO_MODEL_PATH, SCAN_TO_SPOTIFY_LOUDNESS_DB, TERMS,
+                                      audio_model_from_dict, design, fold_tempo,
+                                      load_audio_model)
 from edge.catalog.decode import PygameDecoder, sniff_format
 from edge.catalog.features import PITCH_CLASSES, analyse
 from edge.catalog.match import artist_keys, title_key
-from edge.catalog.model import SPOTIFY_FEATURES, load_model
+from edge.catalog.model import SPOTIFY_FEATURES, ModelFileError, load_model
 from edge.catalog.scan import CRASHED, ScanJournal, analyse_file, journal_path, scan_library
-from edge.catalog.table import read_catalog
+from edge.catalog.table import empty_catalog, read_catalog
 from edge.catalog.tags import parse_filename
 
 REPO = Path(__file__).resolve().parents[1]
@@ -360,20 +364,108 @@ def test_import_from_music_folder_and_audio_only_assign(library: dict[str, Path]
 
     assert cli.main(["catalog", "assign", "--catalog", str(scanned), "--out", str(tmp_path / "pl")]) == 0
     table = pd.read_csv(tmp_path / "pl" / "moods.csv")
-    assert set(table["method"]) == {"audio-quadrant"} and len(table) == 2 + ("minor120" in library)
-    # the synthesized tracks are quiet (-20 dBFS) and dull, so low energy; major reads as positive
-    by_path = dict(zip(table["path"], table["mood"]))
-    assert by_path[str(library["major90"].resolve())] == "calm"
-    assert by_path[str(library["minor140"].resolve())] == "sad"
+    assert set(table["method"]) == {METHOD_AUDIO} and len(table) == 2 + ("minor120" in library)
+    assert table["valence"].isna().all() and table["energy"].isna().all()   # no estimates made up
+    # the playlists hold what the shipped audio model says for each track's scan
+    scan_rows = read_catalog(scanned).set_index("path").loc[table["path"]]
+    expected = load_audio_model().predict_scan(scan_rows["loudness_db"].to_numpy(float),
+                                               scan_rows["tempo_bpm"].to_numpy(float))
+    assert table["mood"].tolist() == expected.moods()
+    assert np.allclose(table["confidence"], expected.proba.max(axis=1), atol=1e-3)
+    # the synthesized tracks are quiet (-20 dBFS RMS, about -16 LUFS): never energetic or happy
+    assert set(table["mood"]) <= {"calm", "sad"}
 
 
-def test_audio_mapping_quadrants() -> None:
-    loud_fast_bright, quiet_slow_dull = (-6.0, 150.0, 3000.0), (-28.0, 70.0, 800.0)
-    assert quadrant(audio_valence(0.3, 3000.0, 150.0), audio_energy(*loud_fast_bright)) == "happy"
-    assert quadrant(audio_valence(-0.3, 1500.0, 120.0), audio_energy(*loud_fast_bright)) == "energetic"
-    assert quadrant(audio_valence(-0.3, 800.0, 70.0), audio_energy(*quiet_slow_dull)) == "sad"
-    assert quadrant(audio_valence(0.3, 1500.0, 70.0), audio_energy(*quiet_slow_dull)) == "calm"
-    assert audio_energy(math.nan, math.nan, math.nan) == pytest.approx(audio_energy(-10.5, 120, 1500))
+# ---------------------------------------------------------------- the audio model
+
+LOUD_FAST, QUIET_SLOW = (-4.0, 150.0), (-28.0, 70.0)     # Spotify-scale loudness (dB), BPM
+
+
+def test_audio_model_loads_and_sorts_obvious_rows() -> None:
+    audio = load_audio_model()
+    assert set(audio.classes) == {"happy", "sad", "energetic", "calm"}
+    assert set(audio.with_tempo.features) <= set(TERMS)
+    assert any("tempo" in t for t in audio.with_tempo.features)
+    assert not any("tempo" in t for t in audio.without_tempo.features)
+    loud, tempo = np.array([LOUD_FAST[0], QUIET_SLOW[0]]), np.array([LOUD_FAST[1], QUIET_SLOW[1]])
+    fitted = audio.predict_proba(loud, tempo)
+    assert fitted.moods() == ["energetic", "calm"] and fitted.used_tempo.all()
+    assert np.allclose(fitted.proba.sum(axis=1), 1.0) and fitted.proba[1].max() > 0.9
+    no_tempo = audio.predict_proba(loud, np.array([math.nan, math.nan]))
+    assert no_tempo.moods() == ["energetic", "calm"] and not no_tempo.used_tempo.any()
+    # the scan's RMS dBFS is moved onto Spotify's scale by the documented offset
+    scanned = audio.predict_scan(loud - SCAN_TO_SPOTIFY_LOUDNESS_DB, tempo)
+    assert np.allclose(scanned.proba, fitted.proba)
+    silent = audio.predict_scan(np.array([-120.0]), np.array([90.0]))     # digital silence
+    assert silent.moods() == ["calm"] and np.all(np.isfinite(silent.proba))
+
+
+def test_assign_uses_the_audio_model_and_its_tempo_free_fallback() -> None:
+    rows = [{"path": f"/music/{name}.ogg", "title": name, "artist": "", "duration_s": 60.0,
+             "error": "", "loudness_db": loud - SCAN_TO_SPOTIFY_LOUDNESS_DB, "tempo_bpm": tempo}
+            for name, loud, tempo in (("loud-fast", *LOUD_FAST), ("quiet-slow", *QUIET_SLOW),
+                                      ("loud-free", LOUD_FAST[0], math.nan),
+                                      ("quiet-free", QUIET_SLOW[0], math.nan))]
+    catalog = pd.concat([empty_catalog(), pd.DataFrame(rows)], ignore_index=True)
+    out = assign_moods(catalog, load_model(), load_audio_model()).set_index("title")
+    assert out["mood"].to_dict() == {"loud-fast": "energetic", "quiet-slow": "calm",
+                                     "loud-free": "energetic", "quiet-free": "calm"}
+    assert out["method"].to_dict() == {"loud-fast": METHOD_AUDIO, "quiet-slow": METHOD_AUDIO,
+                                       "loud-free": METHOD_AUDIO_NO_TEMPO,
+                                       "quiet-free": METHOD_AUDIO_NO_TEMPO}
+
+
+def test_audio_terms_and_bad_audio_model_files() -> None:
+    assert fold_tempo(np.array([50.0, 120.0, 200.0])).tolist() == [100.0, 120.0, 100.0]
+    x = design(("loudness", "log2_tempo", "log2_tempo_sq"), np.array([-10.0]), np.array([240.0]))
+    assert x.tolist() == [[-10.0, 1.0, 1.0]]
+    doc = json.loads(AUDIO_MODEL_PATH.read_text(encoding="utf-8"))
+    assert audio_model_from_dict(doc, AUDIO_MODEL_PATH).classes == load_audio_model().classes
+    unknown = json.loads(json.dumps(doc))
+    unknown["with_tempo"]["features"][0] = "danceability"          # not a scanned quantity
+    with pytest.raises(ModelFileError, match="distinct terms among"):
+        audio_model_from_dict(unknown, Path("bad.json"))
+    tempo_in_fallback = json.loads(json.dumps(doc))
+    tempo_in_fallback["without_tempo"]["features"][-1] = "log2_tempo"
+    with pytest.raises(ModelFileError, match=r"distinct terms among \['loudness', 'loudness_sq'\]"):
+        audio_model_from_dict(tempo_in_fallback, Path("bad.json"))
+    spotify = json.loads((REPO / "edge" / "catalog" / "mood_model.json").read_text("utf-8"))
+    with pytest.raises(ModelFileError, match="not a moodbox audio mood model"):
+        audio_model_from_dict(spotify, Path("mood_model.json"))
+
+
+# ---------------------------------------------------------------- loudness calibration
+
+def test_bs1770_loudness_meter() -> None:
+    (b1, a1), (b2, a2) = loudness.k_weighting(48000)     # ITU-R BS.1770-4, tables 1 and 2
+    assert np.allclose(np.r_[b1, a1], [1.53512485958697, -2.69169618940638, 1.19839281085285,
+                                       1.0, -1.69065929318241, 0.73248077421585], atol=1e-10)
+    assert np.allclose(np.r_[b2, a2], [1, -2, 1, 1, -1.99004745483398, 0.99007225036621],
+                       atol=1e-10)
+    rate = 48000
+    tone = np.sin(2 * np.pi * 997 * np.arange(5 * rate) / rate)
+    assert loudness.integrated_loudness(tone, rate) == pytest.approx(-3.01, abs=0.02)
+    stereo = np.column_stack([tone, tone])
+    assert loudness.integrated_loudness(stereo, rate) == pytest.approx(0.0, abs=0.02)
+    # 5 s of silence after the tone is gated out (ungated: 3 dB less); of the 400 ms blocks
+    # only the 47 inside the tone and the 3 across its end (3/4, 1/2, 1/4 full) pass
+    gated = np.concatenate([0.1 * tone, np.zeros(5 * rate)])
+    expected = -23.01 + 10 * math.log10((47 + 0.75 + 0.5 + 0.25) / 50)
+    assert loudness.integrated_loudness(gated, rate) == pytest.approx(expected, abs=0.02)
+    assert loudness.integrated_loudness(np.zeros(rate), rate) == -math.inf
+
+
+def test_scan_loudness_offset_matches_its_measurement() -> None:
+    """SCAN_TO_SPOTIFY_LOUDNESS_DB is the gap measured on pink noise in a centred stereo mix."""
+    signals = loudness.reference_signals(44100, 6.0, -20.0, seed=1)
+    with PygameDecoder() as decoder:
+        gaps = {m.name: m for m in loudness.measure_scan_gap(signals, 44100, decoder)}
+    pink = gaps["pink noise, identical channels"]
+    assert pink.scan_db == pytest.approx(-20.0, abs=0.2)
+    assert pink.gap_db == pytest.approx(SCAN_TO_SPOTIFY_LOUDNESS_DB, abs=0.3)
+    # independent channels: the mono mix loses 3 dB that BS.1770's power sum keeps
+    independent = gaps["pink noise, independent channels"]
+    assert independent.gap_db - pink.gap_db == pytest.approx(3.0, abs=0.3)
 
 
 def test_matching_keys_and_file_names() -> None:
@@ -431,6 +523,27 @@ def test_cross_validation_on_spotify_moods() -> None:
     assert np.allclose(refit.weights, shipped.weights, atol=1e-4), "mood_model.json is stale"
 
 
+def test_audio_model_cross_validation_on_spotify_moods() -> None:
+    """The audio model beats the quadrant rule by far; its recorded CV numbers are real."""
+    if not MOODS_CSV.is_file():
+        pytest.skip(f"{MOODS_CSV} is not present (only in the development checkout)")
+    data = pd.read_csv(MOODS_CSV)
+    loud, tempo = data["loudness"].to_numpy(float), data["tempo"].to_numpy(float)
+    y = data["mood"].str.lower().to_numpy()
+    folds = fit.stratified_folds(y, 5, seed=0)
+    quadrant = fit.cross_validate(data[["valence", "energy"]].to_numpy(float), y, folds,
+                                  lambda _a, _b, t: fit.quadrant_rule(t[:, 0], t[:, 1])).accuracy
+    audio = load_audio_model()
+    for part, key in ((audio.with_tempo, "with_tempo"), (audio.without_tempo, "without_tempo")):
+        x = design(part.features, loud, tempo)
+        cv = fit.cross_validate(x, y, folds, fit.logistic_predictor(part.l2, part.classes))
+        assert cv.accuracy > quadrant + 0.15, (key, cv.accuracy, quadrant)
+        assert cv.accuracy == pytest.approx(audio.info["cv"][key]["accuracy"], abs=1e-4)
+        refit = fit.fit_model(x, y, part.classes, part.l2, features=part.features)
+        assert np.allclose(refit.weights, part.weights, atol=1e-4), "audio_mood_model.json is stale"
+    assert quadrant == pytest.approx(0.445, abs=0.01)
+
+
 # ---------------------------------------------------------------- command line
 
 def test_cli_errors_are_one_line_and_touch_no_music(library: dict[str, Path], tmp_path: Path,
@@ -450,6 +563,10 @@ def test_cli_errors_are_one_line_and_touch_no_music(library: dict[str, Path], tm
     not_catalog.write_text("a,b\n1,2\n")
     cases.append(["catalog", "import", str(bad_features), "--music", str(library["root"]),
                   "--out", str(not_catalog)])
+    cases.append(["catalog", "assign", "--catalog", str(library["root"] / "notes.txt"),
+                  "--out", str(tmp_path / "pl"), "--audio-model", str(bad_features)])
+    cases.append(["catalog", "assign", "--catalog", str(library["root"] / "notes.txt"),
+                  "--out", str(tmp_path / "pl"), "--audio-model", str(tmp_path / "none.json")])
     for argv in cases:
         assert cli.main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()

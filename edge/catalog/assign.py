@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from edge.catalog.audio_model import AudioMoodModel
 from edge.catalog.model import SPOTIFY_FEATURES, MoodModel
 from edge.catalog.spotify import has_spotify_features
 from edge.catalog.table import atomic_write_text
@@ -16,18 +17,9 @@ from edge.catalog.table import atomic_write_text
 logger = logging.getLogger(__name__)
 
 MOODS = ("happy", "sad", "energetic", "calm")
-THRESHOLD = 0.5            # estimated valence / energy at or above this is "high"
-
-# Audio-only mapping (see docs/CATALOG.md). Loudness and tempo weights were fitted to
-# Spotify's energy on data_moods.csv (energy ~ sigmoid(0.25 (loudness + 10.4)
-# + 0.15 (tempo - 120) / 30), r = 0.90); brightness and mode weights are judgement.
-LOUDNESS_MID_DB, LOUDNESS_SLOPE = -10.5, 0.25      # per dB
-TEMPO_MID_BPM, TEMPO_STEP_BPM = 120.0, 30.0
-ENERGY_TEMPO_WEIGHT = 0.15
-BRIGHTNESS_MID_HZ, BRIGHTNESS_STEP_HZ, BRIGHTNESS_CLIP = 1500.0, 1000.0, 1.5
-ENERGY_BRIGHTNESS_WEIGHT = 0.3
-MODE_SCALE = 0.15          # a major-minus-minor margin this large counts fully
-VALENCE_MODE_WEIGHT, VALENCE_BRIGHTNESS_WEIGHT, VALENCE_TEMPO_WEIGHT = 1.5, 0.3, 0.3
+METHOD_SPOTIFY = "spotify-model"
+METHOD_AUDIO = "audio-model"                   # scanned loudness and tempo
+METHOD_AUDIO_NO_TEMPO = "audio-model-no-tempo"  # scanned loudness alone (no steady pulse found)
 
 
 @dataclass(frozen=True)
@@ -35,65 +27,38 @@ class Assignment:
     """One track's mood and how it was decided."""
 
     mood: str
-    method: str            # "spotify-model" | "audio-quadrant"
-    confidence: float      # model probability of the mood; distance from the quadrant edge
-    valence: float
+    method: str            # METHOD_SPOTIFY | METHOD_AUDIO | METHOD_AUDIO_NO_TEMPO
+    confidence: float      # the model's probability of the mood
+    valence: float         # Spotify's, where imported; NaN for the audio model
     energy: float
-
-
-def _sigmoid(z: float) -> float:
-    return 1.0 / (1.0 + math.exp(-z))
 
 
 def _finite(value: float) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _scaled(value: float, mid: float, step: float, clip: float = math.inf) -> float:
-    """(value - mid) / step, limited to +-clip; 0 (neutral) when the value is unknown."""
-    if not _finite(value):
-        return 0.0
-    return max(-clip, min(clip, (value - mid) / step))
+def assign_by_audio(catalog: pd.DataFrame, rows: np.ndarray,
+                    audio: AudioMoodModel) -> list[Assignment]:
+    """Moods of the given catalog rows from their scanned loudness and tempo."""
+    if len(rows) == 0:
+        return []
+    prediction = audio.predict_scan(catalog["loudness_db"].to_numpy(float)[rows],
+                                    catalog["tempo_bpm"].to_numpy(float)[rows])
+    out = []
+    for p, used_tempo in zip(prediction.proba, prediction.used_tempo):
+        best = int(np.argmax(p))
+        out.append(Assignment(prediction.classes[best],
+                              METHOD_AUDIO if used_tempo else METHOD_AUDIO_NO_TEMPO,
+                              float(p[best]), math.nan, math.nan))
+    return out
 
 
-def audio_energy(loudness_db: float, tempo_bpm: float, centroid_hz: float) -> float:
-    """Estimated Spotify-like energy (0..1) from RMS loudness, tempo and brightness."""
-    z = (LOUDNESS_SLOPE * _scaled(loudness_db, LOUDNESS_MID_DB, 1.0)
-         + ENERGY_TEMPO_WEIGHT * _scaled(tempo_bpm, TEMPO_MID_BPM, TEMPO_STEP_BPM, 3.0)
-         + ENERGY_BRIGHTNESS_WEIGHT * _scaled(centroid_hz, BRIGHTNESS_MID_HZ,
-                                              BRIGHTNESS_STEP_HZ, BRIGHTNESS_CLIP))
-    return _sigmoid(z)
-
-
-def audio_valence(mode_margin: float, centroid_hz: float, tempo_bpm: float) -> float:
-    """Estimated valence (0..1): major mode, brightness and a quick tempo read as positive."""
-    z = (VALENCE_MODE_WEIGHT * _scaled(mode_margin, 0.0, MODE_SCALE, 1.0)
-         + VALENCE_BRIGHTNESS_WEIGHT * _scaled(centroid_hz, BRIGHTNESS_MID_HZ,
-                                               BRIGHTNESS_STEP_HZ, BRIGHTNESS_CLIP)
-         + VALENCE_TEMPO_WEIGHT * _scaled(tempo_bpm, TEMPO_MID_BPM, TEMPO_STEP_BPM, 2.0))
-    return _sigmoid(z)
-
-
-def quadrant(valence: float, energy: float) -> str:
-    """happy = high valence + energy, calm = high valence only, energetic = high energy only."""
-    if valence >= THRESHOLD:
-        return "happy" if energy >= THRESHOLD else "calm"
-    return "energetic" if energy >= THRESHOLD else "sad"
-
-
-def assign_by_audio(row: pd.Series) -> Assignment:
-    """The quadrant of the valence and energy estimated from the scanned audio features."""
-    energy = audio_energy(row["loudness_db"], row["tempo_bpm"], row["centroid_hz"])
-    valence = audio_valence(row["mode_margin"], row["centroid_hz"], row["tempo_bpm"])
-    margin = min(abs(valence - THRESHOLD), abs(energy - THRESHOLD)) * 2
-    return Assignment(quadrant(valence, energy), "audio-quadrant", margin, valence, energy)
-
-
-def assign_moods(catalog: pd.DataFrame, model: MoodModel) -> pd.DataFrame:
+def assign_moods(catalog: pd.DataFrame, model: MoodModel, audio: AudioMoodModel) -> pd.DataFrame:
     """One row per usable track: path, artist, title, duration_s, mood, method, confidence.
 
-    Tracks with all nine imported Spotify features use the model; tracks with only a
-    scan use the audio quadrant; tracks the scan could not decode are left out.
+    Tracks with all nine imported Spotify features use `model`; tracks with only a scan
+    use `audio` (loudness and tempo; loudness alone when no tempo was found); tracks the
+    scan could not decode are left out.
     """
     playable = (catalog["error"] == "").to_numpy()        # decode errors never reach a playlist
     spotify = has_spotify_features(catalog) & playable
@@ -103,11 +68,12 @@ def assign_moods(catalog: pd.DataFrame, model: MoodModel) -> pd.DataFrame:
         x = catalog.loc[spotify, [f"sp_{f}" for f in SPOTIFY_FEATURES]].to_numpy(float)
         for i, p in zip(np.flatnonzero(spotify), model.predict_proba(x)):
             best = int(np.argmax(p))
-            results[i] = Assignment(model.classes[best], "spotify-model", float(p[best]),
+            results[i] = Assignment(model.classes[best], METHOD_SPOTIFY, float(p[best]),
                                     float(catalog["sp_valence"].iat[i]),
                                     float(catalog["sp_energy"].iat[i]))
-    for i in np.flatnonzero(~spotify & scanned):
-        results[i] = assign_by_audio(catalog.iloc[i])
+    audio_rows = np.flatnonzero(~spotify & scanned)
+    for i, result in zip(audio_rows, assign_by_audio(catalog, audio_rows, audio)):
+        results[i] = result
     keep = [i for i, r in enumerate(results) if r is not None]
     out = catalog.iloc[keep][["path", "artist", "title", "duration_s"]].reset_index(drop=True)
     for name in ("mood", "method", "confidence", "valence", "energy"):

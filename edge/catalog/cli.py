@@ -12,6 +12,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from edge.catalog.assign import MOODS, assign_moods, write_playlists
+from edge.catalog.audio_model import AUDIO_MODEL_PATH, load_audio_model
 from edge.catalog.decode import DecodeError, PygameDecoder
 from edge.catalog.model import DEFAULT_MODEL_PATH, ModelFileError, load_model
 from edge.catalog.progress import ScanProgress
@@ -126,10 +127,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise CatalogError(f"--out {out_dir} is a file; give a folder for the playlists")
     model = load_model(Path(args.model) if args.model else DEFAULT_MODEL_PATH)
-    if not set(model.classes) <= set(MOODS):
-        raise CatalogError(f"mood model classes {list(model.classes)} are not among {list(MOODS)}; "
-                           "use a model written by scripts/fit_mood_model.py")
-    assigned = assign_moods(read_catalog(Path(args.catalog)), model)
+    audio = load_audio_model(Path(args.audio_model) if args.audio_model else AUDIO_MODEL_PATH)
+    for name, classes in (("mood", model.classes), ("audio mood", audio.classes)):
+        if not set(classes) <= set(MOODS):
+            raise CatalogError(f"{name} model classes {list(classes)} are not among "
+                               f"{list(MOODS)}; use a model written by scripts/fit_mood_model.py")
+    assigned = assign_moods(read_catalog(Path(args.catalog)), model, audio)
     present = assigned["path"].map(lambda p: Path(p).is_file())
     if (~present).any():
         print(f"warning: {int((~present).sum())} catalog tracks no longer exist and were left "
@@ -179,7 +182,10 @@ def add_parser(subparsers: Any) -> None:
     a = sub.add_parser("assign", help="write happy/sad/energetic/calm .m3u playlists")
     a.add_argument("--catalog", required=True, help="catalog CSV")
     a.add_argument("--out", required=True, help="folder for the .m3u files")
-    a.add_argument("--model", default=None, help="mood model JSON (default: the shipped one)")
+    a.add_argument("--model", default=None,
+                   help="mood model JSON for tracks with Spotify features (default: shipped)")
+    a.add_argument("--audio-model", default=None,
+                   help="mood model JSON for tracks with only a scan (default: shipped)")
     a.set_defaults(func=cmd_assign)
 
 

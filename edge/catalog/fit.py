@@ -81,13 +81,14 @@ def fit_softmax(z: np.ndarray, y: np.ndarray, n_classes: int, l2: float,
 
 
 def fit_model(x: np.ndarray, labels: Sequence[str], classes: Sequence[str], l2: float,
-              info: dict | None = None) -> MoodModel:
-    """Standardise, fit, and package a MoodModel over SPOTIFY_FEATURES."""
+              info: dict | None = None,
+              features: tuple[str, ...] = SPOTIFY_FEATURES) -> MoodModel:
+    """Standardise, fit, and package a MoodModel over `features` (the columns of x)."""
     mean, std = standardisation(x)
     index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[label] for label in labels])
     weights, bias = fit_softmax((x - mean) / std, y, len(classes), l2)
-    return MoodModel(SPOTIFY_FEATURES, tuple(classes), mean, std, weights, bias, l2, info or {})
+    return MoodModel(tuple(features), tuple(classes), mean, std, weights, bias, l2, info or {})
 
 
 def logistic_predictor(l2: float, classes: Sequence[str]) -> Predictor:
@@ -154,3 +155,53 @@ def nested_cross_validate(x: np.ndarray, labels: Sequence[str], classes: Sequenc
         per_fold.append(float(hits[test].mean()))
         chosen.append(l2)
     return CVResult(tuple(per_fold), float(hits.mean()), tuple(chosen))
+
+
+@dataclass(frozen=True)
+class TermChoice:
+    """The input set and L2 with the best mean accuracy over repeated k-fold CV."""
+
+    terms: tuple[str, ...]
+    l2: float
+    accuracy: float                                    # mean over the repeats
+    scores: dict[tuple[tuple[str, ...], float], float]  # (terms, l2) -> mean accuracy
+
+
+def choose_terms(designs: dict[tuple[str, ...], np.ndarray], labels: Sequence[str],
+                 classes: Sequence[str], k: int, seeds: Sequence[int],
+                 grid: Sequence[float]) -> TermChoice:
+    """The (input set, L2) with the best accuracy, averaged over k-fold CVs with `seeds`.
+
+    designs maps each candidate input set to its matrix (rows x terms). Ties go to
+    fewer terms, then the stronger L2.
+    """
+    labels = np.asarray(labels)
+    fold_sets = [stratified_folds(labels, k, s) for s in seeds]
+    scores = {(terms, l2): float(np.mean([
+        cross_validate(x, labels, folds, logistic_predictor(l2, classes)).accuracy
+        for folds in fold_sets])) for terms, x in designs.items() for l2 in grid}
+    best = max(scores.values())
+    terms, l2 = min((key for key, score in scores.items() if score >= best - 1e-12),
+                    key=lambda key: (len(key[0]), -key[1]))
+    return TermChoice(terms, l2, best, scores)
+
+
+def nested_term_cv(designs: dict[tuple[str, ...], np.ndarray], labels: Sequence[str],
+                   classes: Sequence[str], k: int, seed: int, inner_seeds: int,
+                   grid: Sequence[float]) -> tuple[CVResult, list[TermChoice]]:
+    """Outer k-fold accuracy where the input set and L2 are chosen on each training part
+    (choose_terms with `inner_seeds` repeats), so the selection is part of what is scored."""
+    labels = np.asarray(labels)
+    folds = stratified_folds(labels, k, seed)
+    hits, per_fold, chosen = np.zeros(len(labels), dtype=bool), [], []
+    for f in range(k):
+        test = folds == f
+        inner = {terms: x[~test] for terms, x in designs.items()}
+        seeds = [seed + 1 + f * inner_seeds + r for r in range(inner_seeds)]
+        choice = choose_terms(inner, labels[~test], classes, k, seeds, grid)
+        x = designs[choice.terms]
+        model = fit_model(x[~test], list(labels[~test]), classes, choice.l2)
+        hits[test] = np.array(model.predict(x[test])) == labels[test]
+        per_fold.append(float(hits[test].mean()))
+        chosen.append(choice)
+    return CVResult(tuple(per_fold), float(hits.mean()), tuple(c.l2 for c in chosen)), chosen

@@ -6,7 +6,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -44,12 +44,15 @@ class MoodModel:
         """The most probable class name for each row."""
         return [self.classes[i] for i in np.argmax(self.predict_proba(x), axis=1)]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The parameters as a JSON-ready dict (what model_from_dict reads back)."""
+        return {"format": FORMAT_VERSION, "features": list(self.features),
+                "classes": list(self.classes), "mean": _rounded(self.mean),
+                "std": _rounded(self.std), "weights": [_rounded(w) for w in self.weights],
+                "bias": _rounded(self.bias), "l2": self.l2, "info": self.info}
+
     def to_json(self) -> str:
-        doc = {"format": FORMAT_VERSION, "features": list(self.features),
-               "classes": list(self.classes), "mean": _rounded(self.mean),
-               "std": _rounded(self.std), "weights": [_rounded(w) for w in self.weights],
-               "bias": _rounded(self.bias), "l2": self.l2, "info": self.info}
-        return json.dumps(doc, indent=1) + "\n"
+        return json.dumps(self.to_dict(), indent=1) + "\n"
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -75,15 +78,25 @@ def _array(doc: dict[str, Any], key: str, shape: tuple[int, ...], source: Path) 
     return value
 
 
-def model_from_dict(doc: Any, source: Path) -> MoodModel:
-    """Check a parsed model file and build the model; every problem names the key."""
+def _is_spotify(features: tuple[str, ...]) -> bool:
+    return features == SPOTIFY_FEATURES
+
+
+def model_from_dict(doc: Any, source: Path,
+                    features_ok: Callable[[tuple[str, ...]], bool] = _is_spotify,
+                    expected: str = f"features {list(SPOTIFY_FEATURES)}") -> MoodModel:
+    """Check a parsed model and build it; every problem names the key.
+
+    By default the features must be the nine Spotify ones; the audio model passes its
+    own check (`features_ok`) and a description of what it wants (`expected`).
+    """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
         raise ModelFileError(f"{source}: not a moodbox mood model (format {FORMAT_VERSION}); "
                              "regenerate it with scripts/fit_mood_model.py")
     features, classes = tuple(doc.get("features", ())), tuple(doc.get("classes", ()))
-    if features != SPOTIFY_FEATURES or len(classes) < 2:
-        raise ModelFileError(f"{source}: expected features {list(SPOTIFY_FEATURES)} and two or "
-                             "more classes; regenerate it with scripts/fit_mood_model.py")
+    if not features_ok(features) or len(classes) < 2:
+        raise ModelFileError(f"{source}: expected {expected} and two or more classes, got "
+                             f"{list(features)}; regenerate it with scripts/fit_mood_model.py")
     n_f, n_c = len(features), len(classes)
     std = _array(doc, "std", (n_f,), source)
     if np.any(std <= 0):
@@ -93,14 +106,18 @@ def model_from_dict(doc: Any, source: Path) -> MoodModel:
                      float(doc.get("l2", math.nan)), dict(doc.get("info", {})))
 
 
-def load_model(path: Path = DEFAULT_MODEL_PATH) -> MoodModel:
-    """Read a mood model JSON file (default: the one shipped beside this module)."""
+def read_model_json(path: Path, option: str = "--model") -> Any:
+    """The parsed JSON of a model file; a missing or unreadable file is a ModelFileError."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelFileError(f"mood model {path} does not exist; pass --model with a file "
+        raise ModelFileError(f"mood model {path} does not exist; pass {option} with a file "
                              "written by scripts/fit_mood_model.py") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"mood model {path} cannot be read ({exc}); regenerate it with "
                              "scripts/fit_mood_model.py") from None
-    return model_from_dict(doc, Path(path))
+
+
+def load_model(path: Path = DEFAULT_MODEL_PATH) -> MoodModel:
+    """Read a mood model JSON file (default: the one shipped beside this module)."""
+    return model_from_dict(read_model_json(path), Path(path))
