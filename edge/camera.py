@@ -120,6 +120,9 @@ class ReplaySource(FrameSource):
 
         if isinstance(self.path, (list, tuple)):
             self._images = [Path(p) for p in self.path]
+            if not self._images:
+                raise CameraUnavailable("no images to replay; the demo photos come with the demo "
+                                        "extra: pip install 'moodbox[demo]' (scikit-image, matplotlib)")
         else:
             p = Path(self.path)
             if p.is_dir():

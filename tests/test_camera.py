@@ -93,6 +93,8 @@ def test_replay_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CameraUnavailable, match="holds no images"):
         ReplaySource(tmp_path / "empty").open()
+    with pytest.raises(CameraUnavailable, match="demo extra"):
+        ReplaySource([]).open()
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
     with pytest.raises(CameraUnavailable, match="not a readable video"):
