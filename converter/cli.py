@@ -20,7 +20,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig(arch=args.arch, width=args.width, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, patience=args.patience,
-                      seed=args.seed, scale=args.scale, threads=args.threads)
+                      seed=args.seed, scale=args.scale, threads=args.threads,
+                      warmup_epochs=args.warmup_epochs, init_from=args.init_from or "")
     train_set, val_set = load_npz(args.train), load_npz(args.val)
     state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
     logger.info("best val accuracy %.4f at epoch %d; model in %s",
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scale", choices=["unit", "symmetric"], default="unit")
     t.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
     t.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    t.add_argument("--warmup-epochs", type=int, default=2)
+    t.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from this model's weights (same --arch/--width), e.g. for a "
+                        "second, short, low-learning-rate cycle")
     t.set_defaults(func=cmd_train)
 
     c = sub.add_parser("convert", help="full-integer int8 TFLite conversion with self-check")
@@ -125,10 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     _quiet_tensorflow()
+    from converter.convert import ConvertError
     from converter.data import DataError
     try:
         return args.func(args)
     except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # bad --init-from, unwritable --out, ...
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConvertError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

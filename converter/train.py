@@ -34,6 +34,7 @@ class TrainConfig:
     seed: int = 1234
     scale: str = "unit"
     threads: int = 0  # 0: let TensorFlow decide
+    init_from: str = ""  # start from this model's weights (a fine-tuning cycle)
 
 
 def paths_for(out: Path) -> dict[str, Path]:
@@ -257,6 +258,14 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
             p.unlink(missing_ok=True)
         keras.utils.set_random_seed(cfg.seed)
         model = models.build(cfg.arch, input_size=info.input_size, width=cfg.width)
+        if cfg.init_from:
+            source = keras.models.load_model(cfg.init_from, compile=False)
+            try:
+                model.set_weights(source.get_weights())
+            except ValueError as exc:
+                raise ValueError(f"--init-from {cfg.init_from}: not a {cfg.arch} model of "
+                                 f"width {cfg.width} ({exc})") from None
+            logger.info("starting from the weights of %s", cfg.init_from)
         opt = keras.optimizers.SGD(learning_rate=make_schedule(cfg, steps), momentum=0.9,
                                    nesterov=True, weight_decay=cfg.weight_decay)
         model.compile(optimizer=opt,

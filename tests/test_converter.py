@@ -152,3 +152,11 @@ def test_bad_inputs_get_clear_errors(tmp_path, capsys):
     assert convert_cli(["train", "--train", str(tmp_path / "none.npz"), "--val", str(wrong),
                         "--out", str(tmp_path / "m.keras")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_init_from_another_architecture_is_refused(trained, workdir, tmp_path, capsys):
+    code = convert_cli(["train", "--train", str(workdir / "train.npz"), "--val", str(workdir / "val.npz"),
+                        "--out", str(tmp_path / "r.keras"), "--arch", "resnet", "--width", "8",
+                        "--epochs", "1", "--init-from", str(trained)])
+    assert code == 2
+    assert "not a resnet model of width 8" in capsys.readouterr().err
