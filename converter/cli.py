@@ -29,6 +29,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from converter.data import load_npz
+    from converter.train import average_models
+
+    done = average_models([Path(m) for m in args.models], load_npz(args.train), Path(args.out),
+                          seed=args.seed)
+    logger.info("averaged %d models; batch-norm statistics from %d training batches; wrote %s",
+                len(done["models"]), done["batches"], args.out)
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     from converter.convert import ConvertSettings, convert
 
@@ -88,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="start from this model's weights (same --arch/--width), e.g. for a "
                         "second, short, low-learning-rate cycle")
     t.set_defaults(func=cmd_train)
+
+    a = sub.add_parser("average", help="average checkpoints' weights (SWA), recompute batch norm")
+    a.add_argument("--models", nargs="+", required=True, help="two or more .keras checkpoints")
+    a.add_argument("--train", required=True, help="training NPZ for the batch-norm statistics")
+    a.add_argument("--out", required=True, help="the averaged model (.keras)")
+    a.add_argument("--seed", type=int, default=0)
+    a.set_defaults(func=cmd_average)
 
     c = sub.add_parser("convert", help="full-integer int8 TFLite conversion with self-check")
     c.add_argument("--model", required=True, help="Keras model (.keras or .h5)")

@@ -287,3 +287,31 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     state["finished"] = True
     _atomic_json(paths["state"], state)
     return state
+
+
+def average_models(paths: list[Path], train_set: FaceSet, out: Path, seed: int = 0,
+                   batch_size: int = 64) -> dict:
+    """Stochastic weight averaging: the mean of several checkpoints' weights (same
+    architecture, same training run or a fine-tuning cycle of it), then the batch-norm
+    statistics recomputed with one pass over the (unaugmented) training faces."""
+    from edge.modelinfo import read_sidecar
+
+    keras = _keras()
+    if len(paths) < 2:
+        raise ValueError("give at least two models to average")
+    models_ = [keras.models.load_model(p, compile=False) for p in paths]
+    weights = [m.get_weights() for m in models_]
+    shapes = [w.shape for w in weights[0]]
+    for p, w in zip(paths[1:], weights[1:]):
+        if [x.shape for x in w] != shapes:
+            raise ValueError(f"{p} does not have the architecture of {paths[0]}")
+    avg = keras.models.clone_model(models_[0])
+    avg.set_weights([np.mean([w[i] for w in weights], axis=0) for i in range(len(shapes))])
+    info = read_sidecar(paths[0]) or ModelInfo(input_size=int(train_set.x.shape[1]))
+    x = _to_model_range(train_set.x[..., None].astype(np.float32) / 255.0, info.scale)
+    order = np.random.default_rng(seed).permutation(len(x))
+    for i in range(0, len(order) - batch_size + 1, batch_size):
+        avg(x[order[i:i + batch_size]], training=True)  # updates only BN moving statistics
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_inference_model(avg, out, info)
+    return {"models": [str(p) for p in paths], "batches": len(order) // batch_size}
