@@ -207,8 +207,10 @@ def convert(model_path: Path, calib_path: Path, out: Path, settings: ConvertSett
     if agreement < settings.min_agreement:
         report.passed = False
         report.failure = (f"float/int8 agreement {agreement * 100:.2f}% is below "
-                          f"{settings.min_agreement * 100:.0f}%: the calibration faces do not "
-                          "represent real inputs (wrong scaling, blank or too few images?)")
+                          f"{settings.min_agreement * 100:.0f}%: the int8 model disagrees with "
+                          "its float source too often (wrong --scale or --input-size, blank or "
+                          "unrepresentative calibration faces, or a model that quantizes "
+                          "poorly); fix the settings, or accept it knowingly with --min-agreement")
     elif report.drop_points is not None and report.drop_points > settings.max_drop:
         report.passed = False
         report.failure = (f"int8 accuracy drops {report.drop_points:.2f} points (more than "
