@@ -16,12 +16,18 @@ import numpy as np
 STAGES = ("decode", "grey_resize", "detect", "crop", "infer", "debounce")
 # Tuning steps of the face detector, each shown with its effect (cumulative).
 VARIANTS = {
-    "haar-full-res": {"detect_width": 4096, "roi": False, "detect_every": 1, "camera_width": 0},
-    "camera-320": {"detect_width": 320, "roi": False, "detect_every": 1, "camera_width": 320},
-    "+roi": {"detect_width": 320, "roi": True, "detect_every": 1, "camera_width": 320},
-    "+every-2": {"detect_width": 320, "roi": True, "detect_every": 2, "camera_width": 320},
+    "haar-full-res": {"detect_width": 4096, "roi": False, "detect_every": 1, "idle_every": 1,
+                      "camera_width": 0},
+    "camera-320": {"detect_width": 320, "roi": False, "detect_every": 1, "idle_every": 1,
+                   "camera_width": 320},
+    "+roi": {"detect_width": 320, "roi": True, "detect_every": 1, "idle_every": 1,
+             "camera_width": 320},
+    "+idle-3": {"detect_width": 320, "roi": True, "detect_every": 1, "idle_every": 3,
+                "camera_width": 320},
+    "+every-2": {"detect_width": 320, "roi": True, "detect_every": 2, "idle_every": 3,
+                 "camera_width": 320},
 }
-DEFAULT_VARIANT = "+roi"  # what config.yaml ships
+DEFAULT_VARIANT = "+idle-3"  # what config.yaml ships
 # Published reference points used to scale this machine's numbers to a Pi (an estimate).
 PI_REFERENCES = {
     "mobilenet_v2_fp32_xnnpack_pi4_ms": 44.0,   # TFLite/XNNPACK benchmarks, MobileNetV2 224, Pi 4
@@ -119,7 +125,7 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
     cv2.setNumThreads(1)
     v = VARIANTS[args.variant]
     faces_cfg = dataclasses.replace(FacesConfig(), detect_width=v["detect_width"], roi=v["roi"],
-                                    detect_every=v["detect_every"])
+                                    detect_every=v["detect_every"], idle_every=v["idle_every"])
     clf = EmotionClassifier(args.model, threads=1)
     detector, selector = FaceDetector(faces_cfg), FaceSelector()
     smoother = EmotionSmoother(clf.classes, SmootherSettings(), time.monotonic())
@@ -285,6 +291,45 @@ def _run_worker(kind: str, extra: list[str], timeout: float = 900) -> dict:
     return {"error": f"{kind} worker failed (exit {r.returncode}): {' / '.join(tail)}"}
 
 
+def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
+    """The real `moodbox run` (player included) on the same frames: its peak RSS (VmHWM)
+    and the time from process start to its first decision, from its own log."""
+    import re
+    import tempfile
+
+    from edge import assets
+
+    with tempfile.TemporaryDirectory(prefix="moodbox-bench-") as tmp:
+        if source is None:
+            frames = Path(tmp) / "frames"
+            frames.mkdir()
+            for i, p in enumerate(assets.demo_photos()):
+                (frames / f"{i}{p.suffix}").symlink_to(p)
+            source = str(frames)
+        env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=os.devnull,
+                   PYTHONUNBUFFERED="1")
+        log = Path(tmp) / "log.txt"
+        with log.open("w") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
+                                     str(assets.default_config()), "--source", source,
+                                     "--duration", str(seconds)], stdout=out,
+                                    stderr=subprocess.STDOUT, env=env)
+            peak = 0.0
+            while proc.poll() is None:
+                try:
+                    status = Path(f"/proc/{proc.pid}/status").read_text()
+                    m = re.search(r"VmHWM:\s+(\d+) kB", status)
+                    if m:
+                        peak = max(peak, int(m.group(1)) / 1024.0)
+                except OSError:
+                    pass
+                time.sleep(0.1)
+        text = log.read_text()
+    m = re.search(r"first decision ([0-9.]+) s after process start", text)
+    return {"peak_rss_mb": round(peak, 1), "start_to_first_s": float(m.group(1)) if m else None,
+            "exit_code": proc.returncode}
+
+
 def pct(values: list[float]) -> dict:
     a = np.asarray(values, dtype=float)
     if a.size == 0:
@@ -374,6 +419,7 @@ def run_bench(args: argparse.Namespace) -> int:
     report = _summarise(main)
     report.update(macs=main["macs"], params=main["params"], model_bytes=main["model_bytes"],
                   runtime=main["runtime"], source=feed.description)
+    report["daemon"] = _run_daemon(args.source)
     cal = _run_worker("calibrate", []) if _has_tensorflow() and not args.no_calibrate else {}
     report["pi_estimate"] = _pi_estimate(report, cal.get("mobilenet_v2_ms"))
     raw = {"moodbox": main}
@@ -425,11 +471,15 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def _targets(report: dict) -> dict:
-    t = {"start_to_first_under_2s": report["start_to_first_s"] < 2.0}
+    daemon = report.get("daemon", {})
+    first = daemon.get("start_to_first_s") or report["start_to_first_s"]
+    t = {"start_to_first_under_2s": first < 2.0}
     ratio = report.get("ratio_vs_fer_tflite")
     if ratio:
         t["per_frame_at_most_fifth_of_fer"] = ratio["per_frame"] <= 0.2
-        t["peak_rss_at_most_quarter_of_fer"] = ratio["peak_rss"] <= 0.25
+        fer_rss = report["fer"]["tflite"]["peak_rss_mb"]
+        daemon_rss = daemon.get("peak_rss_mb") or report["peak_rss_mb"]
+        t["daemon_peak_rss_at_most_quarter_of_fer"] = daemon_rss <= 0.25 * fer_rss
     acc = report.get("accuracy", {})
     if "moodbox_int8" in acc and "fer_tflite" in acc:
         t["accuracy_at_least_fer"] = acc["moodbox_int8"] >= max(acc["fer_tflite"], acc.get("fer_keras", 0))
@@ -445,9 +495,13 @@ def markdown(r: dict) -> str:
         lines.append(f"| {s} | {v['median']:.3f} | {v['p90']:.3f} | {v['p99']:.3f} |")
     t = r["total_ms"]
     lines.append(f"| **total** | **{t['median']:.3f}** | {t['p90']:.3f} | {t['p99']:.3f} |")
+    d = r.get("daemon", {})
     lines += ["", f"fps (1 thread): {r['fps']}; CPU per frame: {r['cpu_ms_per_frame']:.2f} ms; "
               f"peak RSS: {r['peak_rss_mb']:.0f} MB; process start to first decision: "
-              f"{r['start_to_first_s']:.2f} s",
+              f"{r['start_to_first_s']:.2f} s (pipeline alone)",
+              f"the daemon (`moodbox run`, player and threads included): peak RSS "
+              f"{d.get('peak_rss_mb', 0):.0f} MB, process start to first decision "
+              f"{(d.get('start_to_first_s') or 0):.2f} s",
               f"model: {r['macs'] / 1e6:.1f} M MACs, {r['params']:,} parameters, "
               f"{r['model_bytes'] / 1024:.0f} KiB"]
     if r.get("variants"):
@@ -464,8 +518,10 @@ def markdown(r: dict) -> str:
         lines += ["", "### Side by side with fer 25.10.3 (same frames, separate processes, 1 thread)", "",
                   "| pipeline | per frame median ms | p90 ms | fps | peak RSS MB | start to first result s |",
                   "|---|---:|---:|---:|---:|---:|",
-                  f"| moodbox | {t['median']:.2f} | {t['p90']:.2f} | {r['fps']} | {r['peak_rss_mb']:.0f} | "
-                  f"{r['start_to_first_s']:.2f} |"]
+                  f"| moodbox pipeline | {t['median']:.2f} | {t['p90']:.2f} | {r['fps']} | "
+                  f"{r['peak_rss_mb']:.0f} | {r['start_to_first_s']:.2f} |",
+                  f"| moodbox daemon | | | | {d.get('peak_rss_mb', 0):.0f} | "
+                  f"{(d.get('start_to_first_s') or 0):.2f} |"]
         for mode, v in fer.items():
             if "error" in v:
                 lines.append(f"| fer ({mode}) | failed: {v['error']} | | | | |")
@@ -474,8 +530,12 @@ def markdown(r: dict) -> str:
                          f"{v['fps']} | {v['peak_rss_mb']:.0f} | {v['start_to_first_s']:.2f} |")
         ratio = r.get("ratio_vs_fer_tflite")
         if ratio:
+            fer_rss = fer["tflite"]["peak_rss_mb"]
+            fer_first = fer["tflite"]["start_to_first_s"]
             lines += ["", f"moodbox / fer (tflite): per frame {ratio['per_frame']:.3f}, peak RSS "
-                      f"{ratio['peak_rss']:.3f}, start-up {ratio['start_to_first']:.3f}"]
+                      f"{ratio['peak_rss']:.3f} (daemon {d.get('peak_rss_mb', 0) / fer_rss:.3f}), "
+                      f"start-up {ratio['start_to_first']:.3f} (daemon "
+                      f"{(d.get('start_to_first_s') or 0) / fer_first:.3f})"]
     acc = r.get("accuracy", {})
     if "moodbox_int8" in acc:
         lines += ["", f"### Accuracy on {acc['data']} ({acc['n']} faces)", "",

@@ -64,6 +64,7 @@ class FacesConfig:
     margin: float = _opt(0.02, min=0.0, max=1.0)
     roi: bool = _opt(True)
     detect_every: int = _opt(1, min=1, max=30)
+    idle_every: int = _opt(3, min=1, max=30)
 
 
 @dataclass(frozen=True)

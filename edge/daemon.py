@@ -67,6 +67,7 @@ class Daemon:
         self.notifier = Notifier()
         self.cfg: Config | None = None
         self.exit_reason = ""
+        self._decided = False
 
     # --- start-up ---------------------------------------------------------
     def _build(self, cfg: Config) -> None:
@@ -162,6 +163,11 @@ class Daemon:
     def _process(self, grey, now: float, window: StatusWindow):
         result = self.vision.process(grey)
         window.frames += 1
+        if not self._decided:
+            self._decided = True
+            age = _process_age_s()
+            if age is not None:
+                logger.info("first decision %.2f s after process start", age)
         if not result.usable:
             return result
         window.detect_ms.append(result.detect_ms)
@@ -255,6 +261,16 @@ class Daemon:
         self.grabber.stop(timeout=1.2)
         self.notifier.close()
         failsafe.cancel()
+
+
+def _process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc), or None elsewhere."""
+    try:
+        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _hard_exit() -> None:

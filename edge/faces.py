@@ -88,17 +88,23 @@ class FaceDetector:
         self._cv2 = cv2
         self._last: list[Box] = []
         self._reused = 0
+        self._idle = cfg.idle_every  # the first frame is searched
         self.last_mode = "full"
 
     def reset(self) -> None:
         self._last = []
+        self._idle = self.cfg.idle_every  # the next call searches at once
 
     def detect(self, grey: np.ndarray) -> list[Box]:
         if self._last and self._reused < self.cfg.detect_every - 1:
             self._reused += 1
             self.last_mode = "reuse"
             return list(self._last)
-        self._reused = 0
+        if not self._last and self._idle < self.cfg.idle_every - 1:
+            self._idle += 1  # nobody was in view: skip this full-frame search
+            self.last_mode = "idle"
+            return []
+        self._reused = self._idle = 0
         boxes: list[Box] = []
         if self.cfg.roi and self._last:
             boxes = self._detect_roi(grey, self._last[0])

@@ -53,6 +53,18 @@ def test_detect_every_n_reuses_boxes(astronaut):
     assert modes.count("reuse") == 4
 
 
+def test_empty_room_is_searched_only_every_nth_frame(no_face_photo, astronaut):
+    det = FaceDetector(dataclasses.replace(CFG, idle_every=3))
+    empty, face = read_grey(no_face_photo), read_grey(astronaut)
+    modes = []
+    for _ in range(6):
+        assert det.detect(empty) == []
+        modes.append(det.last_mode)
+    assert modes == ["full", "idle", "idle", "full", "idle", "idle"]
+    assert det.detect(face) and det.last_mode == "full"  # someone came: found on the next search
+    assert det.detect(face) and det.last_mode == "roi"
+
+
 def test_several_faces_largest_first(shared_faces):
     boxes = FaceDetector(dataclasses.replace(CFG, detect_width=1126)).detect(
         read_grey(shared_faces / "two_people.jpg"))
