@@ -57,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class FrameFeed:
     """Frames decoded fresh from files each time (as a camera delivers them)."""
 
-    def __init__(self, source: str | None, frames: int):
+    def __init__(self, source: str | None, frames: int, hold: int = 10):
         from edge import assets
         from edge.camera import IMAGE_EXTENSIONS
 
@@ -79,7 +79,11 @@ class FrameFeed:
             else:
                 raise SystemExit(f"error: --source {p} does not exist")
         self.frames = frames or (0 if self.video else 150)
-        self.description = str(self.video) if self.video else f"{len(self.images)} photos"
+        # a camera sees a scene for a while: each photo is shown for `hold` frames
+        # (decoded afresh each time), so tracking behaves as it would on a live feed
+        self.hold = hold
+        self.description = (str(self.video) if self.video
+                            else f"{len(self.images)} photos, {hold} frames each")
 
     def __iter__(self):
         import cv2
@@ -87,7 +91,8 @@ class FrameFeed:
         if self.video is None:
             for i in range(self.frames):
                 t0 = time.perf_counter()
-                image = cv2.imread(str(self.images[i % len(self.images)]), cv2.IMREAD_UNCHANGED)
+                photo = self.images[(i // self.hold) % len(self.images)]
+                image = cv2.imread(str(photo), cv2.IMREAD_UNCHANGED)
                 yield image, (time.perf_counter() - t0) * 1000.0
             return
         cap = cv2.VideoCapture(str(self.video))
