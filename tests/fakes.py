@@ -14,6 +14,23 @@ import numpy as np
 from edge.player import AudioBackend, AudioError, AudioPermissionError, TrackError
 
 
+class PluggableDevice:
+    """Fault hooks shared by the hardware doubles: a device that can be unplugged,
+    plugged back in, or made unreadable for this user."""
+
+    present = True
+    permission = True
+
+    def unplug(self) -> None:
+        self.present = False
+
+    def plug(self) -> None:
+        self.present = True
+
+    def deny_permission(self) -> None:
+        self.permission = False
+
+
 class FakeRequest:
     def __init__(self, array: np.ndarray, metadata: dict):
         self._array, self._metadata = array, metadata
@@ -30,7 +47,7 @@ class FakeRequest:
         self.released = True
 
 
-class FakePiCameraSystem:
+class FakePiCameraSystem(PluggableDevice):
     """The 'hardware': decides what each new Picamera2() and each capture does.
 
     Fault hooks: unplug() (no camera at open), plug(), deny_permission(),
@@ -51,16 +68,7 @@ class FakePiCameraSystem:
         self._ts = 1_000_000
         self.lock = threading.Lock()
 
-    # fault hooks ---------------------------------------------------------
-    def unplug(self) -> None:
-        self.present = False
-
-    def plug(self) -> None:
-        self.present = True
-
-    def deny_permission(self) -> None:
-        self.permission = False
-
+    # fault hooks (unplug, plug, deny_permission: from PluggableDevice)
     def trigger_timeouts(self, n: int) -> None:
         self.timeouts = n
 
@@ -137,7 +145,7 @@ class FakePicamera2:
         self.system.closed += 1
 
 
-class FakeAudio(AudioBackend):
+class FakeAudio(PluggableDevice, AudioBackend):
     """An AudioBackend whose device can be missing, busy, pulled mid-play or forbidden.
 
     It keeps a log of what was played and at which volume, and advances the play
@@ -159,16 +167,7 @@ class FakeAudio(AudioBackend):
         self._paused = False
         self.opens = 0
 
-    # fault hooks
-    def unplug(self) -> None:
-        self.present = False
-
-    def plug(self) -> None:
-        self.present = True
-
-    def deny_permission(self) -> None:
-        self.permission = False
-
+    # fault hooks (unplug, plug, deny_permission: from PluggableDevice)
     def advance(self, ms: int) -> None:
         if self._playing and not self._paused and self.present:
             self._pos += ms
