@@ -27,6 +27,7 @@ PI_SIDE = [
     # LiteRT where a wheel exists (Linux x86_64/aarch64, macOS arm64, Python 3.10+)
     "ai-edge-litert>=1.2; python_version>='3.10'",
     "tflite-runtime==2.14.0; python_version<'3.10'",
+    "numpy<2; python_version<'3.10'",  # tflite-runtime 2.14 breaks under numpy 2
 ]
 
 DEMO = [
