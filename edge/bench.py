@@ -123,8 +123,8 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
 
     from edge.camera import to_grey
     from edge.classifier import EmotionClassifier
-    from edge.config import FacesConfig
-    from edge.debounce import EmotionSmoother, SmootherSettings
+    from edge.config import FacesConfig, MoodConfig
+    from edge.debounce import EmotionSmoother
     from edge.faces import FaceDetector, FaceSelector, crop_face, frame_is_usable
 
     cv2.setNumThreads(1)
@@ -133,7 +133,7 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
                                     detect_every=v["detect_every"], idle_every=v["idle_every"])
     clf = EmotionClassifier(args.model, threads=1)
     detector, selector = FaceDetector(faces_cfg), FaceSelector()
-    smoother = EmotionSmoother(clf.classes, SmootherSettings(), time.monotonic())
+    smoother = EmotionSmoother(clf.classes, MoodConfig(), time.monotonic())
     times = {s: [] for s in STAGES}
     totals, first_decision, with_face = [], None, 0
     cpu0 = time.process_time()

@@ -355,20 +355,24 @@ class Picamera2Source(FrameSource):
                 logger.debug("picamera2 %s failed: %s", step, exc)
 
 
-def make_source(cfg: CameraConfig, override: str | None = None) -> FrameSource:
-    """The configured backend; `override` (--source) is "demo", a device number or a path."""
+def _replay(cfg: CameraConfig, path: str, loop: bool) -> ReplaySource:
+    """A replay of `path` ("demo": the bundled photos, each held 8 s unless hold_s says)."""
     from edge import assets
 
+    if path == "demo":
+        return ReplaySource(assets.demo_photos(), fps=cfg.fps, loop=loop,
+                            hold_s=cfg.hold_s or 8.0, max_width=cfg.width)
+    return ReplaySource(path, fps=cfg.fps, loop=loop, hold_s=cfg.hold_s, max_width=cfg.width)
+
+
+def make_source(cfg: CameraConfig, override: str | None = None) -> FrameSource:
+    """The configured backend; `override` (--source) is "demo", a device number or a path."""
     if override is not None:
-        if override == "demo":
-            return ReplaySource(assets.demo_photos() or [], fps=cfg.fps, loop=True,
-                                hold_s=cfg.hold_s or 8.0, max_width=cfg.width)
         if override.isdigit():
             return OpenCVSource(int(override), cfg.width, cfg.height, cfg.fps)
         if "://" in override:
             return OpenCVSource(override, cfg.width, cfg.height, cfg.fps)
-        return ReplaySource(override, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s,
-                            max_width=cfg.width)
+        return _replay(cfg, override, loop=True if override == "demo" else cfg.loop)
     if cfg.type == "picamera2":
         return Picamera2Source(cfg.width, cfg.height, cfg.fps)
     if cfg.type == "opencv":
@@ -376,11 +380,7 @@ def make_source(cfg: CameraConfig, override: str | None = None) -> FrameSource:
         if isinstance(device, str) and device.isdigit():
             device = int(device)
         return OpenCVSource(device, cfg.width, cfg.height, cfg.fps)
-    if cfg.path == "demo":
-        return ReplaySource(assets.demo_photos() or [], fps=cfg.fps, loop=cfg.loop,
-                            hold_s=cfg.hold_s or 8.0, max_width=cfg.width)
-    return ReplaySource(cfg.path, fps=cfg.fps, loop=cfg.loop, hold_s=cfg.hold_s,
-                        max_width=cfg.width)
+    return _replay(cfg, cfg.path, loop=cfg.loop)
 
 
 @dataclass

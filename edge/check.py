@@ -73,7 +73,7 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
             rep.add(WARN, mood, f"{counts}; nothing to fall back to, stays quiet")
     for p in playlists.values():
         if p.skipped:
-            rep.add(WARN, f"skipped", f"playlist {p.name}: {len(p.skipped)} file(s) skipped")
+            rep.add(WARN, "skipped", f"playlist {p.name}: {len(p.skipped)} file(s) skipped")
             for s in p.skipped[:50]:
                 rep.detail(f"{s.path}: {s.reason}")
             if len(p.skipped) > 50:

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 
-from edge.config import EX_CONFIG, ConfigError, find_config, load_config
+from edge.config import EX_CONFIG, ConfigError, find_config
 
 logger = logging.getLogger("moodbox")
 

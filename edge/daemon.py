@@ -13,7 +13,7 @@ from pathlib import Path
 from edge.camera import FrameGrabber, make_source
 from edge.classifier import EmotionClassifier, ModelError
 from edge.config import EX_CONFIG, Config, ConfigError, load_config
-from edge.debounce import EmotionSmoother, SmootherSettings
+from edge.debounce import EmotionSmoother
 from edge.faces import DetectorError
 from edge.notify import Notifier
 from edge.player import PlayerThread, PlaylistPlayer, PygameBackend
@@ -24,12 +24,6 @@ logger = logging.getLogger(__name__)
 
 EX_OK, EX_FAILURE = 0, 1
 SHUTDOWN_BUDGET_S = 4.0
-
-
-def smoother_settings(cfg: Config) -> SmootherSettings:
-    m = cfg.mood
-    return SmootherSettings(m.smoothing_s, m.dwell_s, m.min_confidence,
-                            m.min_switch_interval_s, m.away_after_s)
 
 
 @dataclass
@@ -73,7 +67,7 @@ class Daemon:
     def _build(self, cfg: Config) -> None:
         self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
         self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
-        self.smoother = EmotionSmoother(self.classifier.classes, smoother_settings(cfg),
+        self.smoother = EmotionSmoother(self.classifier.classes, cfg.mood,
                                         time.monotonic())
         self.grabber = FrameGrabber(self._source_factory(cfg.camera, self.source_override), cfg.camera)
         playlists = load_playlists(cfg.playlists)
@@ -225,9 +219,7 @@ class Daemon:
             new = load_config(self.config_path)
             self._apply(new)
             logger.info("reload done")
-        except ConfigError as exc:
-            logger.error("reload rejected, keeping the running config: %s", exc)
-        except (ModelError, DetectorError) as exc:
+        except (ConfigError, ModelError, DetectorError) as exc:
             logger.error("reload rejected, keeping the running config: %s", exc)
         self.notifier.ready("reloaded")
 
@@ -240,9 +232,9 @@ class Daemon:
             vision = FaceEmotionPipeline(new.faces, classifier)
         self.classifier, self.vision = classifier, vision
         if tuple(classifier.classes) != self.smoother.classes:
-            self.smoother = EmotionSmoother(classifier.classes, smoother_settings(new), time.monotonic())
+            self.smoother = EmotionSmoother(classifier.classes, new.mood, time.monotonic())
         else:
-            self.smoother.reconfigure(smoother_settings(new))
+            self.smoother.reconfigure(new.mood)
         self.player.update_library(new.player, load_playlists(new.playlists), new.mood.map)
         if new.camera != old.camera and self.source_override is None:
             self.grabber.stop(timeout=2.0)

@@ -6,16 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge.config import MoodConfig
+
 AWAY = "away"
-
-
-@dataclass(frozen=True)
-class SmootherSettings:
-    smoothing_s: float = 1.0          # EMA time constant
-    dwell_s: float = 3.0              # a challenger must lead this long
-    min_confidence: float = 0.4       # ... with at least this smoothed probability
-    min_switch_interval_s: float = 20.0
-    away_after_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -39,9 +32,10 @@ class EmotionSmoother:
     `min_switch_interval_s` after the last switch. With no face for `away_after_s`
     the mood becomes "away". Coming back from away needs only the dwell time.
     The caller supplies every time value from a monotonic clock; nothing here reads one.
+    `settings` is config.yaml's mood section (its playlist map is not used here).
     """
 
-    def __init__(self, classes: tuple[str, ...], settings: SmootherSettings, start: float):
+    def __init__(self, classes: tuple[str, ...], settings: MoodConfig, start: float):
         self.classes = tuple(classes)
         self.settings = settings
         self.stable = AWAY
@@ -52,7 +46,7 @@ class EmotionSmoother:
         self._leader: str | None = None
         self._leader_since: float = start
 
-    def reconfigure(self, settings: SmootherSettings) -> None:
+    def reconfigure(self, settings: MoodConfig) -> None:
         """New thresholds (config reload); the smoothed state is kept."""
         self.settings = settings
 

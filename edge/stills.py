@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from edge.classifier import EmotionClassifier, ModelError
-from edge.config import EX_CONFIG, Config, ConfigError, find_config, load_config
+from edge.config import EMOTIONS, EX_CONFIG, Config, ConfigError, find_config, load_config
 from edge.faces import DetectorError
 from edge.vision import FaceEmotionPipeline
 
@@ -40,8 +40,7 @@ def _recommendations(cfg: Config, n: int, rng: random.Random) -> dict[str, tuple
 
     playlists = load_playlists(cfg.playlists)
     out = {}
-    for mood in list(cfg.mood.map) + [m for m in ("angry", "disgust", "fear", "happy", "sad",
-                                                  "surprise", "neutral") if m not in cfg.mood.map]:
+    for mood in dict.fromkeys([*cfg.mood.map, *EMOTIONS]):  # mapped moods first, then the rest
         names = cfg.playlists_for(mood)
         name = names[0]
         tracks = list(playlists[name].tracks) if name in playlists else []

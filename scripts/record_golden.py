@@ -21,7 +21,6 @@ def golden_faces():
     import dataclasses
 
     from edge import assets
-    from edge.classifier import EmotionClassifier
     from edge.config import FacesConfig
     from edge.faces import FaceDetector, crop_face
     from edge.stills import read_grey

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import wave
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import pytest
 
 from edge.camera import (CameraPermissionError, CameraUnavailable, EndOfStream, FrameGrabber,

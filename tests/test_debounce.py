@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.debounce import AWAY, EmotionSmoother, SmootherSettings
+from edge.config import MoodConfig
+from edge.debounce import AWAY, EmotionSmoother
 from edge.modelinfo import FER_CLASSES
 
 HAPPY = np.array([0.02, 0.01, 0.02, 0.85, 0.03, 0.02, 0.05])
@@ -11,7 +12,7 @@ SAD = np.array([0.03, 0.01, 0.05, 0.02, 0.82, 0.02, 0.05])
 NEUTRAL = np.array([0.05, 0.01, 0.04, 0.05, 0.1, 0.05, 0.70])
 FLAT = np.full(7, 1 / 7)
 
-S = SmootherSettings(smoothing_s=1.0, dwell_s=3.0, min_confidence=0.4,
+S = MoodConfig(smoothing_s=1.0, dwell_s=3.0, min_confidence=0.4,
                      min_switch_interval_s=20.0, away_after_s=30.0)
 
 
