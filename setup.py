@@ -7,11 +7,11 @@ from setuptools.command.build_py import build_py
 
 
 class BuildWithDefaultConfig(build_py):
-    """Install the top-level config.yaml as edge/default_config.yaml."""
+    """Install the top-level config.yaml as moodbox/default_config.yaml."""
 
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib) / "edge" / "default_config.yaml"
+        target = Path(self.build_lib) / "moodbox" / "default_config.yaml"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile("config.yaml", target)
 
@@ -22,8 +22,6 @@ PI_SIDE = [
     "opencv-python-headless>=4.5,<5",
     "pygame>=2.1",
     "pyyaml>=5.4",
-    "pandas>=1.5",
-    "mutagen>=1.45",  # catalog: title/artist/duration from tags (pure Python)
     # LiteRT where a wheel exists (Linux x86_64/aarch64, macOS arm64, Python 3.10+)
     "ai-edge-litert>=1.2; python_version>='3.10'",
     "tflite-runtime==2.14.0; python_version<'3.10'",
@@ -33,6 +31,13 @@ PI_SIDE = [
 DEMO = [
     "matplotlib>=3.5",    # ships sample_data/grace_hopper.jpg, and draws plots
     "scikit-image>=0.19",  # ships data/astronaut.png and no-face photos
+]
+
+# `moodbox catalog` (sorting a music library into mood playlists): tables and tags.
+# The daemon never imports them.
+CATALOG = [
+    "pandas>=1.5",
+    "mutagen>=1.45",  # title/artist/duration from tags (pure Python)
 ]
 
 CONVERTER = [
@@ -49,28 +54,33 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.9",
-    packages=["edge", "edge.catalog", "converter", "edge.bundled_models",
-              "edge.bundled_playlists"],
-    # models/ and playlists/ live at the top of the repository; they are installed
-    # inside the edge package so that a non-editable install finds them.
-    package_dir={"edge.bundled_models": "models", "edge.bundled_playlists": "playlists"},
-    package_data={"edge.catalog": ["*.json"],
-                  "edge.bundled_models": ["*.tflite", "*.json", "*.md", "*.png"],
-                  "edge.bundled_playlists": ["*/*.ogg", "*/*.m3u", "*.md"]},
+    # One import name: edge/ is installed as `moodbox`, converter/ as `moodbox.converter`;
+    # models/ and playlists/ (top of the repository) go inside it so that a non-editable
+    # install finds them.
+    packages=["moodbox", "moodbox.config", "moodbox.camera", "moodbox.vision", "moodbox.audio",
+              "moodbox.commands", "moodbox.catalog", "moodbox.converter",
+              "moodbox.bundled_models", "moodbox.bundled_playlists"],
+    package_dir={"moodbox": "edge", "moodbox.converter": "converter",
+                 "moodbox.bundled_models": "models", "moodbox.bundled_playlists": "playlists"},
+    package_data={"moodbox.catalog": ["*.json"],
+                  "moodbox.bundled_models": ["*.tflite", "*.onnx", "*.json", "*.md", "*.png",
+                                             "*.txt"],
+                  "moodbox.bundled_playlists": ["*/*.ogg", "*/*.m3u", "*.md"]},
     cmdclass={"build_py": BuildWithDefaultConfig},
     install_requires=PI_SIDE,
     extras_require={
         "demo": DEMO,
-        "test": ["pytest>=7"] + DEMO,
+        "catalog": CATALOG,
+        "test": ["pytest>=7"] + DEMO + CATALOG,
         # fer==25.10.3 itself is installed with --no-deps by scripts/bench.sh: its
         # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
         # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.
         "bench": CONVERTER + ["pillow", "requests", "setuptools"],
-        "converter": CONVERTER,
-        "dev": ["pytest>=7"] + CONVERTER,
+        "converter": CONVERTER + CATALOG,
+        "dev": ["pytest>=7"] + CONVERTER + CATALOG,
     },
     entry_points={"console_scripts": [
-        "moodbox=edge.cli:main",
-        "moodbox-convert=converter.cli:main",
+        "moodbox=moodbox.commands.cli:main",
+        "moodbox-convert=moodbox.converter.cli:main",
     ]},
 )

@@ -15,8 +15,8 @@ def _quiet_tensorflow() -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from converter.data import load_npz
-    from converter.train import TrainConfig, train
+    from moodbox.converter.data import load_npz
+    from moodbox.converter.train import TrainConfig, train
 
     cfg = TrainConfig(arch=args.arch, width=args.width, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, patience=args.patience,
@@ -30,8 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from converter.data import load_npz
-    from converter.train import average_models
+    from moodbox.converter.data import load_npz
+    from moodbox.converter.train import average_models
 
     done = average_models([Path(m) for m in args.models], load_npz(args.train), Path(args.out),
                           seed=args.seed)
@@ -41,7 +41,7 @@ def cmd_average(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from converter.convert import ConvertSettings, convert
+    from moodbox.converter.convert import ConvertSettings, convert
 
     settings = ConvertSettings(input_size=args.input_size, scale=args.scale,
                                calib_count=args.calib_count, min_agreement=args.min_agreement,
@@ -59,14 +59,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from converter.evaluate import evaluate_path
+    from moodbox.converter.evaluate import evaluate_path
 
     result = evaluate_path(Path(args.model), Path(args.data), threads=args.threads,
                            exclude_duplicates_of=Path(args.exclude_duplicates_of)
                            if args.exclude_duplicates_of else None,
                            input_size=args.input_size, scale=args.scale)
     if args.plot:
-        from converter.evaluate import plot_confusion
+        from moodbox.converter.evaluate import plot_confusion
         plot_confusion(result, Path(args.plot))
     if args.json:
         print(json.dumps(result.to_dict()))
@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     _quiet_tensorflow()
-    from converter.convert import ConvertError
-    from converter.data import DataError
+    from moodbox.converter.convert import ConvertError
+    from moodbox.converter.data import DataError
     try:
         return args.func(args)
     except DataError as exc:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from converter.data import DataError, FaceSet, load_npz
-from edge.modelinfo import FER_CLASSES, ModelInfo, read_sidecar, write_sidecar
+from moodbox.converter.data import DataError, FaceSet, load_npz
+from moodbox.vision.modelinfo import FER_CLASSES, ModelInfo, read_sidecar, write_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ def _split_calibration(calib: FaceSet, check: FaceSet | None, settings: ConvertS
 
 def int8_predictions(tflite_path: Path, faces: np.ndarray, info: ModelInfo) -> np.ndarray:
     """Class predictions of the int8 model through the edge classifier (LiteRT)."""
-    from edge.classifier import EmotionClassifier
+    from moodbox.vision.classifier import EmotionClassifier
 
     clf = EmotionClassifier(tflite_path, threads=1, info=info)
     return np.array([int(np.argmax(clf.probabilities(f))) for f in faces])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from moodbox.vocabulary import EMOTIONS as FER_CLASSES
 
 
 class DataError(Exception):

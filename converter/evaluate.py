@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from converter.data import FaceSet, load_npz, overlap_mask
-from edge.modelinfo import ModelInfo
+from moodbox.converter.data import FaceSet, load_npz, overlap_mask
+from moodbox.vision.modelinfo import ModelInfo
 
 
 @dataclass
@@ -90,7 +90,7 @@ class Evaluation:
 
 
 def _predict_tflite(path: Path, faces: FaceSet, threads: int, info: ModelInfo | None):
-    from edge.classifier import EmotionClassifier
+    from moodbox.vision.classifier import EmotionClassifier
 
     clf = EmotionClassifier(path, threads=threads, info=info)
     preds, times = np.empty(len(faces), dtype=np.int64), []
@@ -106,8 +106,8 @@ def _predict_tflite(path: Path, faces: FaceSet, threads: int, info: ModelInfo | 
 def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | None):
     import tensorflow as tf
 
-    from converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
-    from converter.models import count_macs
+    from moodbox.converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
+    from moodbox.converter.models import count_macs
 
     if threads:
         try:
@@ -137,7 +137,7 @@ def evaluate_path(model: Path, data: Path, threads: int = 1,
     faces = load_npz(data)
     info = None
     if input_size or scale:
-        from edge.modelinfo import read_sidecar
+        from moodbox.vision.modelinfo import read_sidecar
         base = read_sidecar(model) or ModelInfo(input_size=input_size or 48)
         info = ModelInfo(classes=base.classes, input_size=input_size or base.input_size,
                          scale=scale or base.scale)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from converter import models
-from converter.data import FaceSet
-from edge.modelinfo import ModelInfo
+from moodbox.converter import models
+from moodbox.converter.data import FaceSet
+from moodbox.vision.modelinfo import ModelInfo
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _save_inference_model(model, out: Path, info: ModelInfo) -> None:
     tmp = out.with_name(out.stem + ".tmp" + out.suffix)
     clone.save(tmp, include_optimizer=False) if out.suffix == ".h5" else clone.save(tmp)
     os.replace(tmp, out)
-    from edge.modelinfo import write_sidecar
+    from moodbox.vision.modelinfo import write_sidecar
     write_sidecar(out, info)
 
 
@@ -294,7 +294,7 @@ def average_models(paths: list[Path], train_set: FaceSet, out: Path, seed: int =
     """Stochastic weight averaging: the mean of several checkpoints' weights (same
     architecture, same training run or a fine-tuning cycle of it), then the batch-norm
     statistics recomputed with one pass over the (unaugmented) training faces."""
-    from edge.modelinfo import read_sidecar
+    from moodbox.vision.modelinfo import read_sidecar
 
     keras = _keras()
     if len(paths) < 2:

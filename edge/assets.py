@@ -7,7 +7,7 @@ from pathlib import Path
 _REPO = Path(__file__).resolve().parent.parent
 # Running from a source checkout (editable install or PYTHONPATH): use its top-level
 # models/, playlists/ and config.yaml; an installed package uses its bundled copies.
-_CHECKOUT = (_REPO / "setup.py").is_file() and (_REPO / "edge").is_dir()
+_CHECKOUT = (_REPO / "setup.py").is_file() and (_REPO / "edge" / "vocabulary.py").is_file()
 BUILTIN_PREFIX = "builtin:"
 
 
@@ -26,15 +26,15 @@ def _first_existing(*candidates: Path | None) -> Path | None:
 
 
 def models_dir() -> Path:
-    """models/ of a source checkout, else the copy installed in the edge package."""
+    """models/ of a source checkout, else the copy installed in the moodbox package."""
     found = _first_existing(_REPO / "models" if _CHECKOUT else None,
-                            _safe_package_dir("edge.bundled_models"))
+                            _safe_package_dir("moodbox.bundled_models"))
     return found or _REPO / "models"
 
 
 def playlists_dir() -> Path:
     found = _first_existing(_REPO / "playlists" if _CHECKOUT else None,
-                            _safe_package_dir("edge.bundled_playlists"))
+                            _safe_package_dir("moodbox.bundled_playlists"))
     return found or _REPO / "playlists"
 
 

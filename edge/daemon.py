@@ -10,20 +10,36 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.camera import FrameGrabber, make_source
-from edge.classifier import EmotionClassifier, ModelError
-from edge.config import EX_CONFIG, Config, ConfigError, load_config
-from edge.debounce import EmotionSmoother
-from edge.faces import DetectorError
-from edge.notify import Notifier
-from edge.player import PlayerThread, PlaylistPlayer, PygameBackend
-from edge.playlists import load_playlists
-from edge.vision import FaceEmotionPipeline
+from moodbox.camera import FrameGrabber, make_source
+from moodbox.vision.classifier import EmotionClassifier, ModelError
+from moodbox.config import EX_CONFIG, Config, ConfigError, load_config
+from moodbox.mood import EmotionSmoother
+from moodbox.vision.detector import DetectorError
+from moodbox.notify import Notifier
+from moodbox.audio.player import PlaylistPlayer
+from moodbox.audio.output import AudioOutput
+from moodbox.audio.thread import PlayerThread
+from moodbox.audio.playlists import load_playlists
+from moodbox.vision.pipeline import FaceEmotionPipeline
 
 logger = logging.getLogger(__name__)
 
 EX_OK, EX_FAILURE = 0, 1
-SHUTDOWN_BUDGET_S = 4.0
+
+
+@dataclass(frozen=True)
+class ShutdownBudget:
+    """Every limit of a stop, in one place: systemd's TimeoutStopSec and the README's
+    "exit within 5 s" are met when the parts below fit in `total_s`."""
+
+    total_s: float = 4.0        # then a fail-safe timer exits the process regardless
+    fade_ms: int = 1500         # the last track fades out at most this long
+    player_s: float = 2.5       # fade plus closing the sound device
+    camera_s: float = 1.2       # the grabber thread releases the camera
+    failsafe_grace_s: float = 0.8
+
+
+SHUTDOWN = ShutdownBudget()
 
 
 @dataclass
@@ -46,14 +62,14 @@ class Daemon:
     """Owns the stages and the main loop. `run` returns the process exit status."""
 
     def __init__(self, config_path: Path, source_override: str | None = None,
-                 duration_s: float | None = None, backend_factory=None, source_factory=None,
-                 hard_exit: bool = True):
+                 duration_s: float | None = None, audio: AudioOutput | None = None,
+                 backend_factory=None, source_factory=None, hard_exit: bool = True):
         self.config_path = config_path
         self.source_override = source_override
         self.duration_s = duration_s
+        self.audio = audio or AudioOutput()
         # factories: config -> backend; tests hand in doubles for hardware we lack
-        self._backend_factory = backend_factory or (
-            lambda c: PygameBackend(c.player.driver, c.player.device))
+        self._backend_factory = backend_factory or (lambda c: self.audio.backend(c.player))
         self._source_factory = source_factory or make_source
         self._hard_exit = hard_exit
         self._stop = threading.Event()
@@ -117,6 +133,7 @@ class Daemon:
             code = self._loop()
         finally:
             self._shutdown()
+            self.audio.finish()
         logger.info("moodbox stopped (%s), exit %d", self.exit_reason or "signal", code)
         return code
 
@@ -244,13 +261,13 @@ class Daemon:
 
     def _shutdown(self) -> None:
         self.notifier.stopping()
-        failsafe = threading.Timer(SHUTDOWN_BUDGET_S + 0.8, _hard_exit)
+        failsafe = threading.Timer(SHUTDOWN.total_s + SHUTDOWN.failsafe_grace_s, _hard_exit)
         failsafe.daemon = True
         if self._hard_exit:
             failsafe.start()
-        fade = min(self.cfg.player.fade_ms, 1500) if self.cfg else 0
-        self.player.stop(fade_ms=fade, timeout=2.5)
-        self.grabber.stop(timeout=1.2)
+        fade = min(self.cfg.player.fade_ms, SHUTDOWN.fade_ms) if self.cfg else 0
+        self.player.stop(fade_ms=fade, timeout=SHUTDOWN.player_s)
+        self.grabber.stop(timeout=SHUTDOWN.camera_s)
         self.notifier.close()
         failsafe.cancel()
 

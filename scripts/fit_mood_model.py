@@ -18,11 +18,11 @@ import pandas as pd
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.catalog import audio_model, fit, loudness  # noqa: E402
-from edge.catalog.audio_model import AUDIO_MODEL_PATH, AudioMoodModel  # noqa: E402
-from edge.catalog.decode import DecodeError, PygameDecoder  # noqa: E402
-from edge.catalog.model import DEFAULT_MODEL_PATH, SPOTIFY_FEATURES, MoodModel  # noqa: E402
-from edge.catalog.table import atomic_write_text  # noqa: E402
+from moodbox.catalog import audio_model, fit, loudness  # noqa: E402
+from moodbox.catalog.audio_model import AUDIO_MODEL_PATH, AudioMoodModel  # noqa: E402
+from moodbox.catalog.decode import DecodeError, PygameDecoder  # noqa: E402
+from moodbox.catalog.model import DEFAULT_MODEL_PATH, SPOTIFY_FEATURES, MoodModel  # noqa: E402
+from moodbox.catalog.table import atomic_write_text  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -31,10 +31,10 @@ def main() -> int:
     import keras
     import numpy as np
 
-    from converter import models
-    from converter.convert import to_int8_tflite
-    from converter.data import synthetic_faces
-    from edge.modelinfo import ModelInfo, write_sidecar
+    from moodbox.converter import models
+    from moodbox.converter.convert import to_int8_tflite
+    from moodbox.converter.data import synthetic_faces
+    from moodbox.vision.modelinfo import ModelInfo, write_sidecar
 
     keras.utils.set_random_seed(7)
     train = synthetic_faces(2800, seed=1)

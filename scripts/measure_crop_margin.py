@@ -26,8 +26,8 @@ def main() -> int:
     args = ap.parse_args()
     import cv2
 
-    from converter.data import DataError, load_npz
-    from edge.faces import find_cascade
+    from moodbox.converter.data import DataError, load_npz
+    from moodbox.vision.haar import find_cascade
 
     try:
         faces = load_npz(args.data)

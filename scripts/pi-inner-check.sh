@@ -16,7 +16,7 @@ pip install -q -c scripts/pi-constraints.txt .
 pip list 2>/dev/null | grep -iE "^(numpy|opencv|pygame|ai-edge-litert|pandas|mutagen|pyyaml|moodbox) "
 PYGAME_HIDE_SUPPORT_PROMPT=1 python - <<'PY'
 import cv2, numpy, pygame
-from edge.classifier import load_interpreter_class
+from moodbox.vision.classifier import load_interpreter_class
 _, runtime = load_interpreter_class()
 print("numpy", numpy.__version__, "from", numpy.__file__)
 print("opencv", cv2.__version__, "CascadeClassifier:", hasattr(cv2, "CascadeClassifier"))
@@ -37,8 +37,8 @@ PY
 echo "== the shipped model builds and invokes"
 python - <<'PY'
 import numpy as np
-from edge import assets
-from edge.classifier import EmotionClassifier
+from moodbox import assets
+from moodbox.vision.classifier import EmotionClassifier
 clf = EmotionClassifier(assets.default_model())
 e = clf.classify(np.random.default_rng(0).integers(0, 255, (48, 48), dtype=np.uint8))
 s = clf.stats()
@@ -52,7 +52,7 @@ moodbox classify --json "$PHOTO"
 
 echo "== moodbox check (shipped config, replay camera)"
 mkdir -p /tmp/frames && cp "$PHOTO" /tmp/frames/
-sed 's/^  type: picamera2/  type: replay/; s#^  path: demo#  path: /tmp/frames#' "$(python -c 'from edge import assets; print(assets.default_config())')" > /tmp/config.yaml
+sed 's/^  type: picamera2/  type: replay/; s#^  path: demo#  path: /tmp/frames#' "$(python -c 'from moodbox import assets; print(assets.default_config())')" > /tmp/config.yaml
 SDL_AUDIODRIVER=disk SDL_DISKAUDIOFILE=/tmp/check.raw moodbox check --config /tmp/config.yaml
 
 echo "== moodbox run on a replay source (20 s)"

@@ -20,10 +20,11 @@ def golden_faces():
     """(name, 48x48 face) pairs: each photo's detected face, and its mirror image."""
     import dataclasses
 
-    from edge import assets
-    from edge.config import FacesConfig
-    from edge.faces import FaceDetector, crop_face
-    from edge.stills import read_grey
+    from moodbox import assets
+    from moodbox.config import FacesConfig
+    from moodbox.vision.crop import crop_face
+    from moodbox.vision.haar import HaarDetector as FaceDetector
+    from moodbox.commands.classify import read_grey
 
     cfg = dataclasses.replace(FacesConfig(), detect_width=960, roi=False)
     photos = [p for p in assets.demo_photos() if p.name != "coffee.png"]
@@ -38,8 +39,8 @@ def golden_faces():
 
 
 def main() -> int:
-    from edge import assets
-    from edge.classifier import EmotionClassifier
+    from moodbox import assets
+    from moodbox.vision.classifier import EmotionClassifier
 
     model = assets.default_model()
     clf = EmotionClassifier(model)

@@ -37,7 +37,7 @@ def proc_sample(pid: int) -> dict:
 def write_config(folder: Path, fps: float) -> Path:
     import yaml
 
-    from edge import assets
+    from moodbox import assets
 
     photos = assets.demo_photos()
     if len(photos) < 3:
@@ -89,7 +89,7 @@ def main() -> int:
         env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE="/dev/null",
                    PYTHONUNBUFFERED="1")
         log = open(Path(tmp) / "daemon.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+        proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
         t0 = time.monotonic()
         samples = []

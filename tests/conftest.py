@@ -71,4 +71,4 @@ def shipped_model() -> Path:
 def moodbox_cmd() -> list[str]:
     """How to start the installed CLI (the console script when present)."""
     exe = shutil.which("moodbox", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "edge.cli"]
+    return [exe] if exe else [sys.executable, "-m", "moodbox.commands.cli"]

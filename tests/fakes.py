@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.player import AudioBackend, AudioError, AudioPermissionError, TrackError
+from moodbox.audio.backend import AudioBackend, AudioError, AudioPermissionError, TrackError
 
 
 class PluggableDevice:

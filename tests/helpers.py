@@ -55,7 +55,7 @@ def rms_windows(x: np.ndarray, window: int = 2205) -> np.ndarray:
 def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "edge.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "moodbox.commands.cli", *args], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
 
 

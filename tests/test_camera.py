@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from edge.camera import (CameraPermissionError, CameraUnavailable, EndOfStream, FrameGrabber,
+from moodbox.camera import (CameraPermissionError, CameraUnavailable, EndOfStream, FrameGrabber,
                          OpenCVSource, Picamera2Source, ReplaySource, make_source)
-from edge.config import CameraConfig
+from moodbox.config import CameraConfig
 from fakes import FakePiCameraSystem
 
 FAST = CameraConfig(type="replay", fps=50.0, timeout_s=0.3, retry_min_s=0.05, retry_max_s=0.2,
@@ -246,7 +246,7 @@ def test_camera_permission_is_fatal_and_names_the_group():
 
 
 def test_opencv_device_permission(tmp_path, monkeypatch):
-    import edge.camera as cam
+    import moodbox.camera.opencv as cam
 
     dev = tmp_path / "video7"
     dev.write_bytes(b"")

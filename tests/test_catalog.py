@@ -13,18 +13,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from edge.catalog import cli, fit, loudness, scan
-from edge.catalog.assign import METHOD_AUDIO, METHOD_AUDIO_NO_TEMPO, assign_moods
-from edge.catalog.audio_model import (AUDIO_MODEL_PATH, SCAN_TO_SPOTIFY_LOUDNESS_DB, TERMS,
+from moodbox.catalog import cli, scan
+from moodbox.converter import loudness, musicfit as fit
+from moodbox.catalog.assign import METHOD_AUDIO, METHOD_AUDIO_NO_TEMPO, assign_moods
+from moodbox.catalog.audio_model import (AUDIO_MODEL_PATH, SCAN_TO_SPOTIFY_LOUDNESS_DB, TERMS,
                                       audio_model_from_dict, design, fold_tempo,
                                       load_audio_model)
-from edge.catalog.decode import PygameDecoder, sniff_format
-from edge.catalog.features import PITCH_CLASSES, analyse
-from edge.catalog.match import artist_keys, title_key
-from edge.catalog.model import SPOTIFY_FEATURES, ModelFileError, load_model
-from edge.catalog.scan import CRASHED, ScanJournal, analyse_file, journal_path, scan_library
-from edge.catalog.table import empty_catalog, read_catalog
-from edge.catalog.tags import parse_filename
+from moodbox.catalog.decode import PygameDecoder, sniff_format
+from moodbox.catalog.features import PITCH_CLASSES, analyse
+from moodbox.catalog.match import artist_keys, title_key
+from moodbox.catalog.model import SPOTIFY_FEATURES, ModelFileError, load_model
+from moodbox.catalog.scan import CRASHED, ScanJournal, analyse_file, journal_path, scan_library
+from moodbox.catalog.table import empty_catalog, read_catalog
+from moodbox.catalog.tags import parse_filename
 
 REPO = Path(__file__).resolve().parents[1]
 MOODS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "spotify_moods" / "data_moods.csv"
@@ -344,7 +345,7 @@ def test_import_and_assign_write_mood_playlists(library: dict[str, Path], scanne
         assert moods["sad"] == [("#EXTINF:12,Gloom Tags - Cold Minor", str(library["minor120"].resolve()))]
     table = pd.read_csv(playlists / "moods.csv")
     assert set(table["method"]) == {"spotify-model"}
-    player_side = pytest.importorskip("edge.playlists")       # the daemon reads them as they are
+    player_side = pytest.importorskip("moodbox.audio.playlists")       # the daemon reads them as they are
     tracks, skipped = player_side.collect((playlists / "happy.m3u",))
     assert tracks == [library["major90"].resolve()] and skipped == []
 
@@ -578,7 +579,7 @@ def test_cli_errors_are_one_line_and_touch_no_music(library: dict[str, Path], tm
 def test_cli_runs_as_a_module_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("SDL_AUDIODRIVER", None)
-    proc = subprocess.run([sys.executable, "-m", "edge.catalog.cli", "catalog", "scan",
+    proc = subprocess.run([sys.executable, "-m", "moodbox.catalog.cli", "catalog", "scan",
                            str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "c.csv")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

@@ -6,9 +6,9 @@ import shutil
 import numpy as np
 import pytest
 
-from converter.data import synthetic_faces
-from edge.classifier import EmotionClassifier, ModelError, load_interpreter_class
-from edge.modelinfo import FER_CLASSES
+from moodbox.converter.data import synthetic_faces
+from moodbox.vision.classifier import EmotionClassifier, ModelError, load_interpreter_class
+from moodbox.vision.modelinfo import FER_CLASSES
 from helpers import DATA
 
 

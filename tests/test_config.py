@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edge.config import EX_CONFIG, ConfigError, load_config
+from moodbox.config import EX_CONFIG, ConfigError, load_config
 from helpers import REPO, run_cli
 
 
@@ -34,7 +34,7 @@ def test_shipped_config_loads_with_builtin_paths():
     assert cfg.model_path() == REPO / "models" / "emotion_int8.tflite"
     assert set(cfg.playlists) >= {"upbeat", "calm", "favourites", "energetic", "soothing", "discover"}
     assert cfg.playlists_for("happy") == ("upbeat",)
-    assert cfg.playlists_for("away") == ("favourites",)  # empty: the default playlist
+    assert cfg.playlists_for("away") == ()  # unmapped away: keep the current playlist
     assert all(src.is_dir() for p in cfg.playlists.values() for src in p.sources)
 
 

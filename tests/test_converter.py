@@ -10,9 +10,9 @@ import pytest
 
 pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
 
-from converter.cli import main as convert_cli  # noqa: E402
-from converter.data import FER_CLASSES, load_npz, save_npz, synthetic_faces  # noqa: E402
-from edge.classifier import EmotionClassifier  # noqa: E402
+from moodbox.converter.cli import main as convert_cli  # noqa: E402
+from moodbox.converter.data import FER_CLASSES, load_npz, save_npz, synthetic_faces  # noqa: E402
+from moodbox.vision.classifier import EmotionClassifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_broken_calibration_is_refused(trained, workdir, tmp_path, capsys):
 def test_third_party_64px_symmetric_model(tmp_path, workdir, capsys):
     """Like the fer package's emotion_model.hdf5: 64x64 input, pixels in [-1, 1], .h5 file."""
     import keras
-    from converter.models import build_tiny
+    from moodbox.converter.models import build_tiny
 
     keras.utils.set_random_seed(3)
     model = build_tiny(input_size=64)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.classifier import EmotionClassifier
-from edge.config import FacesConfig
-from edge.stills import read_grey
-from edge.vision import FaceEmotionPipeline
+from moodbox.vision.classifier import EmotionClassifier
+from moodbox.config import FacesConfig
+from moodbox.commands.classify import read_grey
+from moodbox.vision.pipeline import FaceEmotionPipeline
 from helpers import REPO, TONES, dominant_freq, make_setup, read_capture
 
 def expected_emotion(photo: Path) -> str:
@@ -33,7 +33,7 @@ class Daemon:
     def __init__(self, config: Path, capture: Path, extra_env: dict | None = None, args=()):
         env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(capture),
                    PYTHONUNBUFFERED="1", **(extra_env or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config), *args],
+        self.proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config), *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env=env, cwd=str(config.parent))
         self.lines: list[str] = []
@@ -141,7 +141,7 @@ def test_missing_model_exits_78_naming_the_file(tmp_path, astronaut):
     config = make_setup(tmp_path, astronaut)
     text = config.read_text().replace(str(REPO / "models" / "emotion_int8.tflite"), "gone.tflite")
     config.write_text(text)
-    r = subprocess.run([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+    r = subprocess.run([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path,
                        env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
     assert r.returncode == 78

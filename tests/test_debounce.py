@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.config import MoodConfig
-from edge.debounce import AWAY, EmotionSmoother
-from edge.modelinfo import FER_CLASSES
+from moodbox.config import MoodConfig
+from moodbox.mood import AWAY, EmotionSmoother
+from moodbox.vision.modelinfo import FER_CLASSES
 
 HAPPY = np.array([0.02, 0.01, 0.02, 0.85, 0.03, 0.02, 0.05])
 SAD = np.array([0.03, 0.01, 0.05, 0.02, 0.82, 0.02, 0.05])

@@ -7,9 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import FacesConfig
-from edge.faces import Box, FaceDetector, FaceSelector, crop_face, frame_is_usable
-from edge.stills import read_grey
+from moodbox.config import FacesConfig
+from moodbox.vision.crop import crop_face, frame_is_usable
+from moodbox.vision.detector import Box
+from moodbox.vision.haar import HaarDetector as FaceDetector
+from moodbox.vision.selector import FaceSelector
+from moodbox.commands.classify import read_grey
 
 CFG = FacesConfig()
 

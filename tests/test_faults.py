@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.camera import Picamera2Source
-from edge.config import EX_CONFIG
-from edge.daemon import Daemon
-from edge.player import PygameBackend
-from edge.stills import read_grey
+from moodbox.camera import Picamera2Source
+from moodbox.config import EX_CONFIG
+from moodbox.daemon import Daemon
+from moodbox.audio.pygame_backend import PygameBackend
+from moodbox.commands.classify import read_grey
 from fakes import FakeAudio, FakePiCameraSystem
 from helpers import REPO, make_setup, read_capture
 
@@ -253,8 +253,9 @@ def test_camera_down_and_retried_still_pings(tmp_path, astronaut, monkeypatch):
 
 
 def test_several_real_faces_choice_is_stable(shared_faces):
-    from edge.config import FacesConfig
-    from edge.faces import FaceDetector, FaceSelector
+    from moodbox.config import FacesConfig
+    from moodbox.vision.haar import HaarDetector as FaceDetector
+    from moodbox.vision.selector import FaceSelector
 
     grey = read_grey(shared_faces / "two_people.jpg")
     det = FaceDetector(dataclasses.replace(FacesConfig(), detect_width=1126, roi=False))
@@ -277,7 +278,7 @@ def test_decisions_never_read_the_wall_clock():
             continue
         text = path.read_text()
         assert not re.search(r"time\.time\(\)|datetime\.now\(", text), path
-    player = (REPO / "edge" / "player.py").read_text()
+    player = (REPO / "edge" / "audio" / "thread.py").read_text()
     assert "time.localtime(" in player  # quiet hours: the one wall-clock reading
 
 
@@ -291,7 +292,7 @@ def test_steady_state_writes_nothing(tmp_path, astronaut):
     env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(capture),
                PYTHONDONTWRITEBYTECODE="1", HOME=str(tmp_path / "home"))
     r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,open,creat,rename,renameat2,unlink,unlinkat,mkdir",
-                        "-o", str(trace), sys.executable, "-m", "edge.cli", "run", "--config", str(config),
+                        "-o", str(trace), sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config),
                         "--duration", "12"], capture_output=True, text=True, timeout=120, env=env,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

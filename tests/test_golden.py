@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from edge.classifier import EmotionClassifier
+from moodbox.vision.classifier import EmotionClassifier
 from helpers import DATA, REPO
 
 sys.path.insert(0, str(REPO / "scripts"))

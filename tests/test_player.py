@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.config import PlayerConfig, PlaylistConfig, QuietHoursConfig
-from edge.player import PlaylistPlayer, PygameBackend, quiet_now
-from edge.playlists import Playlist, TrackQueue, collect, load_playlists, parse_m3u, sniff
+from moodbox.config import PlayerConfig, PlaylistConfig, QuietHoursConfig
+from moodbox.audio.player import PlaylistPlayer, quiet_now
+from moodbox.audio.pygame_backend import PygameBackend
+from moodbox.audio.playlists import Playlist, TrackQueue, collect, load_playlists, parse_m3u
+from moodbox.vocabulary import unplayable_reason as sniff
 from fakes import FakeAudio
 from helpers import dominant_freq, read_capture, rms_windows, write_tone
 

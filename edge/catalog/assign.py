@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edge.catalog.audio_model import AudioMoodModel
-from edge.catalog.model import SPOTIFY_FEATURES, MoodModel
-from edge.catalog.spotify import has_spotify_features
-from edge.catalog.table import atomic_write_text
+from moodbox.catalog.audio_model import AudioMoodModel
+from moodbox.catalog.model import SPOTIFY_FEATURES, MoodModel
+from moodbox.catalog.spotify import has_spotify_features
+from moodbox.catalog.table import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

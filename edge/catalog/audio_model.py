@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from edge.catalog.model import (FORMAT_VERSION, ModelFileError, MoodModel, model_from_dict,
+from moodbox.catalog.model import (FORMAT_VERSION, ModelFileError, MoodModel, model_from_dict,
                                 read_model_json)
 
 logger = logging.getLogger(__name__)

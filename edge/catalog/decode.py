@@ -8,6 +8,8 @@ from types import TracebackType
 
 import numpy as np
 
+from moodbox.vocabulary import sniff_format  # noqa: F401 (the one file-type sniffer)
+
 logger = logging.getLogger(__name__)
 
 DECODE_RATE = 22050
@@ -15,31 +17,6 @@ DECODE_RATE = 22050
 
 class DecodeError(Exception):
     """A file that cannot be decoded; the message says why in a few words."""
-
-
-def _id3_size(head: bytes) -> int:
-    """Length of a leading ID3v2 tag (header, body, optional footer), from its syncsafe size."""
-    body = (head[6] << 21) | (head[7] << 14) | (head[8] << 7) | head[9]
-    return 10 + body + (10 if head[5] & 0x10 else 0)
-
-
-def sniff_format(path: Path) -> str:
-    """ogg / flac / wav / mp3 from the file's first bytes; "" when it is none of them."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-        if head[:3] == b"ID3" and len(head) >= 10:
-            f.seek(_id3_size(head))
-            after = f.read(4)
-            return "flac" if after == b"fLaC" else "mp3"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:4] in (b"RIFF", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
-        return "mp3"
-    return ""
 
 
 def _to_float(samples: np.ndarray) -> np.ndarray:

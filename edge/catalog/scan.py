@@ -12,11 +12,11 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pandas as pd
 
-from edge.catalog.decode import DecodeError, sniff_format
-from edge.catalog.features import AnalysisError, analyse
-from edge.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, TEXT_COLUMNS, CatalogError,
+from moodbox.catalog.decode import DecodeError, sniff_format
+from moodbox.catalog.features import AnalysisError, analyse
+from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, TEXT_COLUMNS, CatalogError,
                                 normalise_types, read_catalog, write_catalog)
-from edge.catalog.tags import read_track_info
+from moodbox.catalog.tags import read_track_info
 
 logger = logging.getLogger(__name__)
 

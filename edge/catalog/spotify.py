@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from edge.catalog.match import artist_keys, title_key
-from edge.catalog.model import SPOTIFY_FEATURES
-from edge.catalog.table import CatalogError, normalise_types
+from moodbox.catalog.match import artist_keys, title_key
+from moodbox.catalog.model import SPOTIFY_FEATURES
+from moodbox.catalog.table import CatalogError, normalise_types
 
 logger = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from edge.catalog.model import SPOTIFY_FEATURES
+from moodbox.catalog.model import SPOTIFY_FEATURES
+from moodbox.vocabulary import AUDIO_EXTENSIONS  # noqa: F401 (defined once, used by scan)
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".ogg", ".mp3", ".wav", ".flac")
 FILE_COLUMNS = ("path", "size", "mtime_ns", "format", "duration_s", "title", "artist", "album",
                 "tag_source")
 FEATURE_COLUMNS = ("analysed_s", "loudness_db", "tempo_bpm", "tempo_strength", "centroid_hz",

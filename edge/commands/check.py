@@ -5,7 +5,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.config import EX_CONFIG, Config, ConfigError, MOODS, load_config
+from moodbox.config import EX_CONFIG, Config, ConfigError, load_config
+from moodbox.vocabulary import MOODS
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -28,7 +29,7 @@ class Report:
 
 
 def _check_model(cfg: Config, rep: Report) -> None:
-    from edge.classifier import EmotionClassifier, ModelError
+    from moodbox.vision.classifier import EmotionClassifier, ModelError
 
     try:
         clf = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
@@ -43,26 +44,25 @@ def _check_model(cfg: Config, rep: Report) -> None:
 
 
 def _check_faces(cfg: Config, rep: Report) -> None:
-    from edge.faces import DetectorError, FaceDetector
+    from moodbox.vision.detector import DetectorError, make_detector
 
     try:
-        FaceDetector(cfg.faces)
-        rep.add(OK, "faces", "Haar frontal-face cascade loaded")
+        detector = make_detector(cfg.faces)
+        rep.add(OK, "faces", f"{detector.name} face detector loaded")
     except (DetectorError, ImportError) as exc:
         rep.add(FAIL, "faces", str(exc))
 
 
 def _check_playlists(cfg: Config, rep: Report) -> None:
-    from edge.playlists import load_playlists
+    from moodbox.audio.playlists import load_playlists
 
     playlists = load_playlists(cfg.playlists)
     default = playlists.get(cfg.player.default_playlist)
     for mood in MOODS:
-        names = cfg.mood.map.get(mood)
-        if mood == "away" and not names:
+        names = cfg.playlists_for(mood)
+        if not names:
             rep.add(OK, f"{mood}", f"keeps the current playlist (player.away: {cfg.player.away})")
             continue
-        names = names or (cfg.player.default_playlist,)
         counts = ", ".join(f"{n}: {len(playlists[n].tracks)} playable" for n in names)
         playable = sum(len(playlists[n].tracks) for n in names)
         if playable:
@@ -83,7 +83,7 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
 
 
 def _check_camera(cfg: Config, rep: Report) -> None:
-    from edge.camera import CameraError, CameraPermissionError, make_source
+    from moodbox.camera import CameraError, CameraPermissionError, make_source
 
     source = make_source(cfg.camera)
     try:
@@ -103,9 +103,10 @@ def _check_camera(cfg: Config, rep: Report) -> None:
 
 
 def _check_audio(cfg: Config, rep: Report) -> None:
-    from edge.player import AudioError, AudioPermissionError, PygameBackend
+    from moodbox.audio.backend import AudioError, AudioPermissionError
+    from moodbox.audio.output import AudioOutput
 
-    backend = PygameBackend(cfg.player.driver, cfg.player.device)
+    backend = AudioOutput().backend(cfg.player)
     try:
         backend.open()
         rep.add(OK, "audio", f"sound device opened (driver {cfg.player.driver or 'default'})")

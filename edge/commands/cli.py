@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from edge.config import EX_CONFIG, ConfigError, find_config
+from moodbox.config import EX_CONFIG, ConfigError, find_config
 
 logger = logging.getLogger("moodbox")
 
@@ -22,58 +22,38 @@ def setup_logging(level: str = "info", stream=None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edge.daemon import Daemon
-    from edge.player import PygameBackend
+    from moodbox.audio.output import AudioOutput, demo_fallback_file
+    from moodbox.daemon import Daemon
 
     config_path = find_config(args.config)
-    fallback = None
-    if args.audio_file:
-        os.environ["SDL_AUDIODRIVER"] = "disk"
-        os.environ["SDL_DISKAUDIOFILE"] = str(Path(args.audio_file).with_suffix(".raw"))
-    elif args.source == "demo":
-        fallback = Path(os.environ.get("TMPDIR", "/tmp")) / "moodbox-demo-audio.raw"
-
-    def backend(cfg):
-        driver = "disk" if args.audio_file else cfg.player.driver
-        return PygameBackend(driver, cfg.player.device, fallback_file=fallback)
-
+    audio = AudioOutput(file=Path(args.audio_file) if args.audio_file else None,
+                        fallback_file=demo_fallback_file() if args.source == "demo" else None)
     logger.info("config %s", config_path)
-    daemon = Daemon(config_path, source_override=args.source, duration_s=args.duration,
-                    backend_factory=backend)
-    code = daemon.run()
-    from edge.player import raw_to_wav
-    if args.audio_file and Path(args.audio_file).suffix.lower() == ".wav":
-        raw_to_wav(Path(args.audio_file).with_suffix(".raw"), Path(args.audio_file))
-        Path(args.audio_file).with_suffix(".raw").unlink(missing_ok=True)
-        logger.info("audio written to %s", args.audio_file)
-    elif fallback is not None and os.environ.get("SDL_DISKAUDIOFILE") == str(fallback) \
-            and fallback.exists():
-        raw_to_wav(fallback, fallback.with_suffix(".wav"))
-        fallback.unlink()
-        logger.info("no sound device here: the demo's audio is in %s", fallback.with_suffix(".wav"))
-    return code
+    return Daemon(config_path, source_override=args.source, duration_s=args.duration,
+                  audio=audio).run()
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from edge.stills import classify_images
+    from moodbox.commands.classify import classify_images
 
     return classify_images(args)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from edge.check import run_check
+    from moodbox.commands.check import run_check
 
     return run_check(find_config(args.config))
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge.bench import run_bench
+    from moodbox.commands.bench import run_bench
 
     return run_bench(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodbox", description=__doc__)
+    p.add_argument("--version", action="version", version=f"moodbox {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the daemon (camera -> emotion -> music)")
@@ -100,19 +80,28 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(func=cmd_classify)
 
     try:
-        from edge.catalog import cli as catalog_cli
+        from moodbox.catalog import cli as catalog_cli
         catalog_cli.add_parser(sub)
     except ImportError:  # pragma: no cover (catalog is part of the package)
         pass
 
     try:
-        from edge.bench import add_arguments
+        from moodbox.commands.bench import add_arguments
     except ImportError:
         return p
     b = sub.add_parser("bench", help="per-stage speed, side by side with the fer package")
     add_arguments(b)
     b.set_defaults(func=cmd_bench)
     return p
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("moodbox")
+    except PackageNotFoundError:  # a bare source tree on PYTHONPATH
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,182 +1,19 @@
-"""Plays the mood's playlist through pygame.mixer: fades, volume limits, away and quiet hours."""
+"""The player's decisions: which playlist and track, fades, volume limits, away, quiet hours."""
 from __future__ import annotations
 
 import logging
-import os
-import queue
 import random
-import threading
 import time
-from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
-from edge.config import PlayerConfig, QuietHoursConfig
-from edge.playlists import Playlist, TrackQueue
+from moodbox.audio.backend import AudioBackend, AudioError, AudioPermissionError, TrackError
+from moodbox.audio.playlists import Playlist, TrackQueue
+from moodbox.config import PlayerConfig, QuietHoursConfig, playlists_for
+from moodbox.vocabulary import AWAY
 
 logger = logging.getLogger(__name__)
-
-AUDIO_GROUP_HINT = "add the service user to the 'audio' group (sudo usermod -aG audio USER)"
-
-
-class AudioError(Exception):
-    """The sound device failed (missing, busy, unplugged); retried in the background."""
-
-
-class AudioPermissionError(AudioError):
-    """The sound device exists but this user may not open it."""
-
-
-class TrackError(Exception):
-    """One track cannot be played (missing, corrupt, unsupported)."""
-
-
-class AudioBackend(ABC):
-    """What the player needs from a sound system; pygame.mixer.music in production."""
-
-    @abstractmethod
-    def open(self) -> None: ...
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    @abstractmethod
-    def play(self, path: Path, fade_in_ms: int) -> None: ...
-
-    @abstractmethod
-    def fadeout(self, ms: int) -> None: ...
-
-    @abstractmethod
-    def busy(self) -> bool: ...
-
-    @abstractmethod
-    def position_ms(self) -> int: ...
-
-    @abstractmethod
-    def set_volume(self, volume: float) -> None: ...
-
-    @abstractmethod
-    def pause(self) -> None: ...
-
-    @abstractmethod
-    def resume(self) -> None: ...
-
-    @abstractmethod
-    def stop(self) -> None: ...
-
-
-class PygameBackend(AudioBackend):
-    """pygame.mixer.music, streaming one track at a time. pygame is imported on open."""
-
-    def __init__(self, driver: str = "", device: str = "", frequency: int = 44100,
-                 fallback_file: Path | None = None):
-        self.driver, self.device, self.frequency = driver, device, frequency
-        self.fallback_file = fallback_file  # demo: no sound device -> SDL's disk driver
-        self._music = None
-        self._mixer = None
-
-    def open(self) -> None:
-        try:
-            self._open()
-        except AudioPermissionError:
-            raise
-        except AudioError as exc:
-            if self.fallback_file is None or os.environ.get("SDL_AUDIODRIVER") == "disk":
-                raise
-            logger.warning("%s; writing the audio to %s instead", exc, self.fallback_file)
-            os.environ["SDL_AUDIODRIVER"] = "disk"
-            os.environ["SDL_DISKAUDIOFILE"] = str(self.fallback_file)
-            self.driver, self.device = "disk", ""
-            self._open()
-
-    def _open(self) -> None:
-        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-        if self.driver:
-            os.environ["SDL_AUDIODRIVER"] = self.driver
-        _check_sound_permissions()
-        try:
-            import pygame
-        except ImportError:
-            raise AudioError("pygame is not installed: pip install pygame "
-                             "(or apt install python3-pygame)") from None
-        if pygame.mixer.get_init():
-            pygame.mixer.quit()  # the player owns the mixer: open it with our driver and device
-        try:
-            pygame.mixer.init(frequency=self.frequency, size=-16, channels=2, buffer=2048,
-                              devicename=self.device or None)
-        except pygame.error as exc:
-            text = str(exc)
-            if "ermission" in text:
-                raise AudioPermissionError(f"no permission to open the sound device ({text}); "
-                                           f"{AUDIO_GROUP_HINT}") from None
-            raise AudioError(f"cannot open the sound device ({text or 'no detail'})") from None
-        self._mixer, self._music = pygame.mixer, pygame.mixer.music
-        self._pygame_error = pygame.error
-
-    def close(self) -> None:
-        if self._mixer is not None:
-            try:
-                self._music.stop()
-                self._music.unload()
-            except Exception:  # noqa: BLE001 (the device may already be gone)
-                pass
-            self._mixer.quit()
-        self._mixer = self._music = None
-
-    def _call(self, fn: Callable, *args):
-        if self._music is None:
-            raise AudioError("sound device is not open")
-        try:
-            return fn(*args)
-        except self._pygame_error as exc:
-            if not self._mixer.get_init():
-                raise AudioError(f"sound device lost ({exc})") from None
-            raise
-
-    def play(self, path: Path, fade_in_ms: int) -> None:
-        if self._music is None:
-            raise AudioError("sound device is not open")
-        try:
-            self._music.load(str(path))
-            self._music.play(loops=0, fade_ms=int(fade_in_ms))
-        except self._pygame_error as exc:
-            if not self._mixer.get_init():
-                raise AudioError(f"sound device lost ({exc})") from None
-            raise TrackError(str(exc) or "cannot be decoded") from None
-        except (OSError, UnicodeError) as exc:
-            raise TrackError(str(exc)) from None
-
-    def fadeout(self, ms: int) -> None:
-        self._call(self._music.fadeout, int(ms))
-
-    def busy(self) -> bool:
-        return bool(self._call(self._music.get_busy))
-
-    def position_ms(self) -> int:
-        return int(self._call(self._music.get_pos))
-
-    def set_volume(self, volume: float) -> None:
-        self._call(self._music.set_volume, float(volume))
-
-    def pause(self) -> None:
-        self._call(self._music.pause)
-
-    def resume(self) -> None:
-        self._call(self._music.unpause)
-
-    def stop(self) -> None:
-        self._call(self._music.stop)
-
-
-def _check_sound_permissions() -> None:
-    snd = Path("/dev/snd")
-    if not snd.is_dir() or os.environ.get("SDL_AUDIODRIVER") in ("disk", "dummy"):
-        return
-    devices = [p for p in snd.iterdir() if p.name.startswith(("pcm", "control"))]
-    if devices and not any(os.access(p, os.R_OK | os.W_OK) for p in devices):
-        raise AudioPermissionError(f"no permission to open the sound devices in /dev/snd; "
-                                   f"{AUDIO_GROUP_HINT}")
 
 
 @dataclass(frozen=True)
@@ -217,7 +54,7 @@ class PlaylistPlayer:
         self.device_open = False
         self._next_retry = 0.0
         self._device_error_logged = ""
-        self.mood = "away"
+        self.mood = AWAY
         self.playlist = ""
         self.track: Path | None = None
         self.state = "idle"
@@ -251,9 +88,13 @@ class PlaylistPlayer:
 
     # --- decisions -----------------------------------------------------
     def _choose(self, mood: str) -> str:
-        names = [n for n in self.mood_map.get(mood, ()) if n in self.playlists]
-        if mood == "away" and not names:
+        """The playlist for `mood` (config's one answer, `playlists_for`); "away" with
+        nothing mapped keeps the current playlist; a mapped name that is not loaded falls
+        back to the default playlist."""
+        names = playlists_for(self.mood_map, self.cfg.default_playlist, mood)
+        if not names:
             return self.playlist or self.cfg.default_playlist
+        names = [n for n in names if n in self.playlists]
         if not names:
             return self.cfg.default_playlist
         weights = [max(0.0, self.playlists[n].weight) for n in names]
@@ -264,7 +105,7 @@ class PlaylistPlayer:
     def set_mood(self, mood: str, now: float) -> None:
         """The stable mood changed: follow it as config says."""
         previous, self.mood = self.mood, mood
-        if mood == "away":
+        if mood == AWAY:
             action = self.cfg.away
             if action == "pause":
                 self._safe(self.backend.pause)
@@ -276,7 +117,7 @@ class PlaylistPlayer:
                     self._safe(lambda: self.backend.fadeout(self.cfg.fade_ms))
                 self.state, self.track = "stopped", None
                 return
-        elif previous == "away" and self.state == "paused":
+        elif previous == AWAY and self.state == "paused":
             self._safe(self.backend.resume)
             self.state = "playing"
         elif self.state in ("stopped", "quiet"):
@@ -298,7 +139,7 @@ class PlaylistPlayer:
         cfg = self.cfg
         pl = self.playlists.get(self.playlist)
         v = cfg.volume * (pl.volume if pl else 1.0)
-        if self.mood == "away" and cfg.away == "lower":
+        if self.mood == AWAY and cfg.away == "lower":
             v = min(v, cfg.away_volume)
         v = min(v, cfg.max_volume)
         if quiet_now(cfg.quiet_hours, minute_of_day):
@@ -459,79 +300,3 @@ class PlaylistPlayer:
                             round(self.target_volume(minute_of_day), 2))
 
 
-def raw_to_wav(raw: Path, wav: Path, rate: int = 44100, channels: int = 2) -> None:
-    """Wrap the 16-bit PCM that SDL's disk driver wrote into a .wav file."""
-    import wave
-
-    data = raw.read_bytes() if raw.exists() else b""
-    with wave.open(str(wav), "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(data[: len(data) - len(data) % (2 * channels)])
-
-
-def minute_of_day(wall: float | None = None) -> int:
-    t = time.localtime(wall)
-    return t.tm_hour * 60 + t.tm_min
-
-
-class PlayerThread:
-    """Runs a PlaylistPlayer in its own thread so a slow or missing sound device never
-    holds up vision. The daemon talks to it through a command queue."""
-
-    def __init__(self, player: PlaylistPlayer, tick_s: float = 0.05):
-        self.player = player
-        self._tick_s = tick_s
-        self._commands: queue.Queue = queue.Queue()
-        self._stopped = threading.Event()
-        self._status = player.status(minute_of_day())
-        self._thread = threading.Thread(target=self._run, name="player", daemon=True)
-
-    def start(self) -> "PlayerThread":
-        self._thread.start()
-        return self
-
-    def set_mood(self, mood: str) -> None:
-        self._commands.put(("mood", mood))
-
-    def update_library(self, cfg: PlayerConfig, playlists: Mapping[str, Playlist],
-                       mood_map: Mapping[str, tuple[str, ...]]) -> None:
-        self._commands.put(("library", (cfg, playlists, mood_map)))
-
-    def status(self) -> PlayerStatus:
-        return self._status
-
-    @property
-    def fatal(self) -> str:
-        return self.player.fatal
-
-    def stop(self, fade_ms: int, timeout: float) -> None:
-        """Fade out and close the device, waiting at most `timeout` seconds."""
-        self._commands.put(("stop", (fade_ms, time.monotonic() + max(0.1, timeout - 0.3))))
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            logger.warning("player did not stop within %.1f s", timeout)
-
-    def _run(self) -> None:
-        p = self.player
-        while True:
-            try:
-                kind, arg = self._commands.get(timeout=self._tick_s)
-            except queue.Empty:
-                kind, arg = "", None
-            now = time.monotonic()
-            try:
-                if kind == "mood":
-                    p.set_mood(arg, now)
-                elif kind == "library":
-                    p.update_library(*arg)
-                elif kind == "stop":
-                    p.shutdown(*arg)
-                    self._status = p.status(minute_of_day())
-                    return
-                p.tick(now, minute_of_day())
-            except Exception:  # noqa: BLE001 (the player must outlive a bug in one tick)
-                logger.exception("player error; carrying on")
-                time.sleep(0.5)
-            self._status = p.status(minute_of_day())

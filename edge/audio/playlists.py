@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Mapping
 from urllib.parse import unquote, urlparse
 
-from edge.config import PlaylistConfig
+from moodbox.config import PlaylistConfig
+from moodbox.vocabulary import PLAYLIST_EXTENSIONS, unplayable_reason
 
 logger = logging.getLogger(__name__)
 
-AUDIO_EXTENSIONS = (".ogg", ".mp3", ".wav", ".flac")
-PLAYLIST_EXTENSIONS = (".m3u", ".m3u8")
 _IGNORED = {".jpg", ".jpeg", ".png", ".txt", ".nfo", ".cue", ".log", ".md", ".json", ".db", ".ini"}
 
 
@@ -31,30 +30,6 @@ class Playlist:
     volume: float = 1.0
     weight: float = 1.0
     skipped: list[Skipped] = field(default_factory=list)
-
-
-def sniff(path: Path) -> str:
-    """'' when the file looks like a track pygame can play, else why not."""
-    ext = path.suffix.lower()
-    if ext not in AUDIO_EXTENSIONS:
-        return f"unsupported format {ext or '(no extension)'}; use .ogg, .mp3, .wav or .flac"
-    try:
-        size = path.stat().st_size
-        if size == 0:
-            return "empty file"
-        with path.open("rb") as fh:
-            head = fh.read(12)
-    except FileNotFoundError:
-        return "file not found"
-    except OSError as exc:
-        return f"cannot read ({exc.strerror})"
-    ok = {
-        ".ogg": head[:4] == b"OggS",
-        ".flac": head[:4] == b"fLaC" or head[:3] == b"ID3",
-        ".wav": head[:4] == b"RIFF" and head[8:12] == b"WAVE",
-        ".mp3": head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0),
-    }[ext]
-    return "" if ok else f"not a valid {ext[1:]} file (corrupt or mislabelled)"
 
 
 def parse_m3u(path: Path) -> tuple[list[Path], list[Skipped]]:
@@ -110,7 +85,7 @@ def collect(sources: tuple[Path, ...]) -> tuple[list[Path], list[Skipped]]:
         if p in seen:
             continue
         seen.add(p)
-        reason = sniff(p)
+        reason = unplayable_reason(p)
         if reason:
             skipped.append(Skipped(p, reason))
         else:

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from edge.catalog.model import SPOTIFY_FEATURES, MoodModel
+from moodbox.catalog.model import SPOTIFY_FEATURES, MoodModel
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from edge.catalog.features import analyse
+from moodbox.catalog.features import analyse
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,11 @@ import random
 import sys
 from pathlib import Path
 
-from edge.classifier import EmotionClassifier, ModelError
-from edge.config import EMOTIONS, EX_CONFIG, Config, ConfigError, find_config, load_config
-from edge.faces import DetectorError
-from edge.vision import FaceEmotionPipeline
+from moodbox.vision.classifier import EmotionClassifier, ModelError
+from moodbox.config import EX_CONFIG, Config, ConfigError, find_config, load_config
+from moodbox.vocabulary import EMOTIONS
+from moodbox.vision.detector import DetectorError
+from moodbox.vision.pipeline import FaceEmotionPipeline
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def read_grey(path: Path):
     import cv2
     import numpy as np
 
-    from edge.camera import to_grey
+    from moodbox.camera.source import to_grey
 
     if not path.is_file():
         raise ValueError("no such file")
@@ -36,12 +37,14 @@ def read_grey(path: Path):
 
 
 def _recommendations(cfg: Config, n: int, rng: random.Random) -> dict[str, tuple[str, list[str]]]:
-    from edge.playlists import load_playlists
+    from moodbox.audio.playlists import load_playlists
 
     playlists = load_playlists(cfg.playlists)
     out = {}
     for mood in dict.fromkeys([*cfg.mood.map, *EMOTIONS]):  # mapped moods first, then the rest
         names = cfg.playlists_for(mood)
+        if not names:
+            continue  # "away" kept unmapped: nothing to recommend
         name = names[0]
         tracks = list(playlists[name].tracks) if name in playlists else []
         if not tracks and cfg.player.default_playlist in playlists:

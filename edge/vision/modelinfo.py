@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-FER_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from moodbox.vocabulary import EMOTIONS as FER_CLASSES
+
 SCALES = ("unit", "symmetric")
 
 

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.config import MoodConfig
-
-AWAY = "away"
+from moodbox.config import MoodConfig
+from moodbox.vocabulary import AWAY
 
 
 @dataclass(frozen=True)

@@ -1,45 +1,19 @@
-"""Face detection (OpenCV Haar cascade), a stable choice among faces, and FER2013-like crops."""
+"""OpenCV's Haar frontal-face cascade as a face detector, with a search near the last face."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge.config import FacesConfig
+from moodbox.config import FacesConfig
+from moodbox.vision.detector import Box, DetectorError, FaceDetector
 
 logger = logging.getLogger(__name__)
 
 CASCADE_NAME = "haarcascade_frontalface_default.xml"
 _SYSTEM_CASCADE_DIRS = ("/usr/share/opencv4/haarcascades", "/usr/share/opencv/haarcascades",
                         "/usr/local/share/opencv4/haarcascades")
-
-
-class DetectorError(Exception):
-    """The face detector cannot be built; the message says how to fix it."""
-
-
-@dataclass(frozen=True)
-class Box:
-    x: int
-    y: int
-    w: int
-    h: int
-
-    @property
-    def area(self) -> int:
-        return self.w * self.h
-
-    def iou(self, other: "Box") -> float:
-        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
-        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
-        inter = ix * iy
-        union = self.area + other.area - inter
-        return inter / union if union else 0.0
-
-    def as_list(self) -> list[int]:
-        return [self.x, self.y, self.w, self.h]
 
 
 def find_cascade(explicit: str = "") -> Path:
@@ -66,7 +40,7 @@ def find_cascade(explicit: str = "") -> Path:
                         "install opencv-python-headless<5 (or apt install opencv-data) or set faces.cascade")
 
 
-class FaceDetector:
+class HaarDetector(FaceDetector):
     """Haar frontal-face detector on a downscaled greyscale frame.
 
     `detect` returns boxes in full-frame pixels, largest first. With `roi` on, it
@@ -74,6 +48,8 @@ class FaceDetector:
     frame when nothing is found there; with `detect_every` > 1 the previous boxes
     are reused on the frames in between.
     """
+
+    name = "haar"
 
     def __init__(self, cfg: FacesConfig):
         import cv2
@@ -161,52 +137,3 @@ class FaceDetector:
         return boxes
 
 
-class FaceSelector:
-    """Chooses the face to follow: the largest, but the same person keeps the choice
-    while their box still overlaps and is not clearly smaller than the largest (so two
-    similar faces do not flip frame to frame). Pure: no clock, no OpenCV."""
-
-    def __init__(self, keep_ratio: float = 0.7, min_iou: float = 0.3):
-        self.keep_ratio, self.min_iou = keep_ratio, min_iou
-        self._current: Box | None = None
-
-    def choose(self, boxes: list[Box]) -> Box | None:
-        if not boxes:
-            self._current = None
-            return None
-        largest = max(boxes, key=lambda b: (b.area, -b.x, -b.y))
-        chosen = largest
-        if self._current is not None:
-            same = max(boxes, key=lambda b: b.iou(self._current))
-            if same.iou(self._current) >= self.min_iou and same.area >= self.keep_ratio * largest.area:
-                chosen = same
-        self._current = chosen
-        return chosen
-
-
-def crop_face(grey: np.ndarray, box: Box, margin: float, size: int) -> np.ndarray:
-    """Square crop around `box` grown by `margin` per side, padded by edge replication
-    where it leaves the frame, resized to size x size (uint8)."""
-    import cv2
-
-    side = int(round(max(box.w, box.h) * (1.0 + 2.0 * margin)))
-    cx, cy = box.x + box.w / 2.0, box.y + box.h / 2.0
-    x0, y0 = int(round(cx - side / 2.0)), int(round(cy - side / 2.0))
-    x1, y1 = x0 + side, y0 + side
-    h, w = grey.shape[:2]
-    pad = max(0, -x0, -y0, x1 - w, y1 - h)
-    if pad:
-        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    face = grey[y0:y1, x0:x1]
-    interp = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(face, (size, size), interpolation=interp)
-
-
-def frame_is_usable(grey: np.ndarray) -> bool:
-    """False for frames that carry no picture: all black, saturated or flat."""
-    if grey.size == 0:
-        return False
-    sample = grey[::4, ::4]
-    mean, std = float(sample.mean()), float(sample.std())
-    return 8.0 <= mean <= 247.0 and std >= 4.0

@@ -1,0 +1,15 @@
+"""config.yaml, read once and checked into frozen typed objects; errors carry key paths.
+
+`schema` holds one frozen dataclass per section (defaults and limits live there and
+nowhere else); `loader` reads the YAML, checks every key against the schema, resolves
+paths and reports every problem with its key path. Each stage receives only its own
+section.
+"""
+from moodbox.config.loader import config_from_dict, find_config, load_config
+from moodbox.config.schema import (EX_CONFIG, CameraConfig, ClassifierConfig, Config, ConfigError,
+                                   DaemonConfig, FacesConfig, MoodConfig, PlayerConfig,
+                                   PlaylistConfig, QuietHoursConfig, playlists_for)
+
+__all__ = ["EX_CONFIG", "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
+           "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig",
+           "QuietHoursConfig", "config_from_dict", "find_config", "load_config", "playlists_for"]

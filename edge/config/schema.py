@@ -1,0 +1,163 @@
+"""The config schema: one frozen dataclass per section, defaults and limits in one place."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+from moodbox.vocabulary import AWAY
+
+EX_CONFIG = 78  # sysexits.h: configuration error; the unit does not restart on it
+
+
+class ConfigError(Exception):
+    """One or more problems in a config file, each with its key path."""
+
+    def __init__(self, errors: list[str], source: str = ""):
+        self.errors = errors
+        self.source = source
+        head = f"{source}: " if source else ""
+        super().__init__(head + f"{len(errors)} problem(s):\n" + "\n".join(f"  - {e}" for e in errors))
+
+
+def _opt(default: Any = dataclasses.MISSING, **meta: Any) -> Any:
+    """A dataclass field with validation metadata: min, max, choices."""
+    if isinstance(default, (list, dict, types.MappingProxyType)):
+        frozen = types.MappingProxyType(dict(default)) if not isinstance(default, list) else tuple(default)
+        return field(default_factory=lambda: frozen, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    type: str = _opt("picamera2", choices=("picamera2", "opencv", "replay"))
+    width: int = _opt(320, min=32, max=4096)
+    height: int = _opt(240, min=32, max=4096)
+    fps: float = _opt(5.0, min=0.1, max=120.0)
+    device: Union[int, str] = _opt(0)
+    path: str = _opt("demo")
+    loop: bool = _opt(True)
+    hold_s: float = _opt(0.0, min=0.0, max=3600.0)
+    timeout_s: float = _opt(2.0, min=0.1, max=60.0)
+    freeze_frames: int = _opt(20, min=2, max=10000)
+    max_failures: int = _opt(5, min=1, max=1000)
+    retry_min_s: float = _opt(2.0, min=0.1, max=600.0)
+    retry_max_s: float = _opt(60.0, min=0.1, max=3600.0)
+
+
+@dataclass(frozen=True)
+class FacesConfig:
+    cascade: str = _opt("")
+    detect_width: int = _opt(320, min=64, max=4096)
+    scale_factor: float = _opt(1.1, min=1.01, max=2.0)
+    min_neighbors: int = _opt(5, min=1, max=50)
+    min_size: int = _opt(36, min=12, max=1024)
+    min_face_px: int = _opt(24, min=8, max=2048)
+    margin: float = _opt(0.02, min=0.0, max=1.0)
+    roi: bool = _opt(True)
+    detect_every: int = _opt(1, min=1, max=30)
+    idle_every: int = _opt(3, min=1, max=30)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    model: str = _opt("builtin:models/emotion_int8.tflite")
+    threads: int = _opt(1, min=1, max=8)
+
+
+@dataclass(frozen=True)
+class MoodConfig:
+    smoothing_s: float = _opt(1.0, min=0.0, max=600.0)
+    dwell_s: float = _opt(3.0, min=0.0, max=3600.0)
+    min_confidence: float = _opt(0.4, min=0.0, max=1.0)
+    min_switch_interval_s: float = _opt(20.0, min=0.0, max=86400.0)
+    away_after_s: float = _opt(30.0, min=0.5, max=86400.0)
+    # emotion or "away" -> playlist name(s); missing moods use player.default_playlist
+    map: Mapping[str, tuple[str, ...]] = _opt({}, kind="mood_map")
+
+
+@dataclass(frozen=True)
+class QuietHoursConfig:
+    enabled: bool = _opt(False)
+    start: str = _opt("22:00")
+    end: str = _opt("07:00")
+    max_volume: float = _opt(0.25, min=0.0, max=1.0)
+
+    def minutes(self) -> tuple[int, int]:
+        return hhmm(self.start), hhmm(self.end)
+
+
+@dataclass(frozen=True)
+class PlayerConfig:
+    fade_ms: int = _opt(2000, min=0, max=60000)
+    on_change: str = _opt("fade", choices=("fade", "wait_end"))
+    volume: float = _opt(0.7, min=0.0, max=1.0)
+    max_volume: float = _opt(0.9, min=0.0, max=1.0)
+    away: str = _opt("lower", choices=("keep", "lower", "pause", "stop"))
+    away_volume: float = _opt(0.3, min=0.0, max=1.0)
+    default_playlist: str = _opt("favourites")
+    audio_retry_s: float = _opt(5.0, min=0.1, max=3600.0)
+    driver: str = _opt("")
+    device: str = _opt("")
+    quiet_hours: QuietHoursConfig = _opt(QuietHoursConfig())
+
+
+@dataclass(frozen=True)
+class PlaylistConfig:
+    sources: tuple[Path, ...] = _opt(())
+    shuffle: bool = _opt(True)
+    volume: float = _opt(1.0, min=0.0, max=1.0)
+    weight: float = _opt(1.0, min=0.0, max=1000.0)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    status_every_s: float = _opt(5.0, min=0.5, max=3600.0)
+    log_level: str = _opt("info", choices=("debug", "info", "warning", "error"))
+    watchdog: bool = _opt(True)
+
+
+@dataclass(frozen=True)
+class Config:
+    camera: CameraConfig = _opt(CameraConfig())
+    faces: FacesConfig = _opt(FacesConfig())
+    classifier: ClassifierConfig = _opt(ClassifierConfig())
+    mood: MoodConfig = _opt(MoodConfig())
+    player: PlayerConfig = _opt(PlayerConfig())
+    playlists: Mapping[str, PlaylistConfig] = _opt({})
+    daemon: DaemonConfig = _opt(DaemonConfig())
+    source: str = ""  # the file it came from (not a config key)
+
+    def playlists_for(self, mood: str) -> tuple[str, ...]:
+        """The playlists a mood maps to; empty for an unmapped "away" (keep playing)."""
+        return playlists_for(self.mood.map, self.player.default_playlist, mood)
+
+    def model_path(self) -> Path:
+        return Path(self.classifier.model)
+
+
+
+
+def playlists_for(mood_map: Mapping[str, tuple[str, ...]], default_playlist: str,
+                  mood: str) -> tuple[str, ...]:
+    """The one answer to "which playlists does this mood play?": the mapped ones, else the
+    default playlist; an unmapped "away" maps to nothing, which means "keep the current
+    playlist" (at player.away's volume or pause)."""
+    mapped = mood_map.get(mood)
+    if mapped:
+        return mapped
+    return () if mood == AWAY else (default_playlist,)
+
+
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def hhmm(text: str) -> int:
+    """'22:00' -> minutes after midnight; ValueError for anything else."""
+    m = _TIME.match(text)
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)) * 60 + int(m.group(2))
