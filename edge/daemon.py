@@ -176,9 +176,7 @@ class Daemon:
         window.frames += 1
         if not self._decided:
             self._decided = True
-            age = _process_age_s()
-            if age is not None:
-                logger.info("first decision %.2f s after process start", age)
+            self.notifier.status("first decision")  # `systemctl status` shows it; so does probe
         if not result.usable:
             return result
         window.detect_ms.append(result.detect_ms)
@@ -270,16 +268,6 @@ class Daemon:
         self.grabber.stop(timeout=SHUTDOWN.camera_s)
         self.notifier.close()
         failsafe.cancel()
-
-
-def _process_age_s() -> float | None:
-    """Seconds since this process started (Linux /proc), or None elsewhere."""
-    try:
-        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
-        uptime = float(open("/proc/uptime").read().split()[0])
-        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _hard_exit() -> None:

@@ -13,25 +13,15 @@ keep growing (RSS within 10% / 8 MB, file descriptors and threads flat).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from moodbox.probe import DaemonProcess
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-
-def proc_sample(pid: int) -> dict:
-    status = Path(f"/proc/{pid}/status").read_text()
-    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024.0,
-            "threads": int(fields["Threads"]),
-            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
 
 
 def write_config(folder: Path, fps: float) -> Path:
@@ -86,29 +76,24 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="moodbox-soak-") as tmp:
         config = write_config(Path(tmp), args.fps)
-        env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE="/dev/null",
-                   PYTHONUNBUFFERED="1")
-        log = open(Path(tmp) / "daemon.log", "w")
-        proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config)],
-                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        daemon = DaemonProcess(["--config", str(config)], cwd=Path(tmp))
         t0 = time.monotonic()
         samples = []
         try:
             while time.monotonic() - t0 < args.minutes * 60:
                 time.sleep(args.every)
-                if proc.poll() is not None:
-                    raise SystemExit(f"error: the daemon exited with {proc.returncode}:\n"
-                                     + (Path(tmp) / "daemon.log").read_text()[-3000:])
-                s = proc_sample(proc.pid)
+                if not daemon.running():
+                    raise SystemExit(f"error: the daemon exited with {daemon.proc.returncode}:\n"
+                                     + daemon.log[-3000:])
+                s = dataclasses.asdict(daemon.sample())
                 s["t"] = round(time.monotonic() - t0, 1)
                 samples.append(s)
                 print(f"t={s['t']:7.1f}s rss={s['rss_mb']:6.1f} MB fds={s['fds']:3d} "
                       f"threads={s['threads']:3d}", flush=True)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            code = proc.wait(15)
-            log.close()
-        text = (Path(tmp) / "daemon.log").read_text()
+            code, _ = daemon.stop(timeout=15)
+            text = daemon.log
+            daemon.close()
     switches = text.count("mood -> ")
     tracks = text.count("playing ")
     result = {"minutes": args.minutes, "fps": args.fps, "samples": samples, "exit_code": code,

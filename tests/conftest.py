@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -69,6 +67,7 @@ def shipped_model() -> Path:
 
 @pytest.fixture()
 def moodbox_cmd() -> list[str]:
-    """How to start the installed CLI (the console script when present)."""
-    exe = shutil.which("moodbox", path=str(Path(sys.executable).parent))
-    return [exe] if exe else [sys.executable, "-m", "moodbox.commands.cli"]
+    """How to start the installed CLI (the console script beside this Python)."""
+    from moodbox.probe import moodbox_command
+
+    return moodbox_command()

@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+
+from moodbox.probe import moodbox_command
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -55,7 +56,7 @@ def rms_windows(x: np.ndarray, window: int = 2205) -> np.ndarray:
 def run_cli(args: list[str], timeout: float = 120, env: dict | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "moodbox.commands.cli", *args], capture_output=True,
+    return subprocess.run([*moodbox_command(), *args], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=cwd or REPO)
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from moodbox.catalog import cli, scan
+from moodbox.probe import moodbox_command
 from moodbox.converter import loudness, musicfit as fit
 from moodbox.catalog.assign import METHOD_AUDIO, METHOD_AUDIO_NO_TEMPO, assign_moods
 from moodbox.catalog.audio_model import (AUDIO_MODEL_PATH, SCAN_TO_SPOTIFY_LOUDNESS_DB, TERMS,
@@ -579,7 +580,7 @@ def test_cli_errors_are_one_line_and_touch_no_music(library: dict[str, Path], tm
 def test_cli_runs_as_a_module_without_traceback(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("SDL_AUDIODRIVER", None)
-    proc = subprocess.run([sys.executable, "-m", "moodbox.catalog.cli", "catalog", "scan",
+    proc = subprocess.run([*moodbox_command(), "catalog", "scan",
                            str(tmp_path / "no-such-folder"), "--out", str(tmp_path / "c.csv")],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

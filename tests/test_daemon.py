@@ -3,10 +3,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ from moodbox.config import FacesConfig
 from moodbox.commands.classify import read_grey
 from moodbox.vision.pipeline import FaceEmotionPipeline
 from helpers import REPO, TONES, dominant_freq, make_setup, read_capture
+from moodbox.probe import DaemonProcess, moodbox_command
 
 def expected_emotion(photo: Path) -> str:
     pipeline = FaceEmotionPipeline(FacesConfig(), EmotionClassifier(REPO / "models" / "emotion_int8.tflite"))
@@ -27,44 +26,10 @@ def expected_emotion(photo: Path) -> str:
     return results[0][1].name
 
 
-class Daemon:
-    """A `moodbox run` subprocess with its log collected in a thread."""
-
-    def __init__(self, config: Path, capture: Path, extra_env: dict | None = None, args=()):
-        env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(capture),
-                   PYTHONUNBUFFERED="1", **(extra_env or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=env, cwd=str(config.parent))
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def log(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_for(self, text: str, timeout: float = 30.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.log:
-                return True
-            if self.proc.poll() is not None:
-                time.sleep(0.2)
-                return text in self.log
-            time.sleep(0.05)
-        return False
-
-    def stop(self, sig=signal.SIGTERM, timeout: float = 10.0) -> tuple[int, float]:
-        t0 = time.monotonic()
-        self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._reader.join(2)
-        return code, time.monotonic() - t0
+def Daemon(config: Path, capture: Path, extra_env: dict | None = None, args=()) -> DaemonProcess:
+    """A real `moodbox run` on `config`, its audio captured by SDL's disk driver."""
+    return DaemonProcess(["--config", str(config), *args], audio_file=capture,
+                         extra_env=extra_env, cwd=config.parent)
 
 
 @pytest.fixture()
@@ -78,9 +43,7 @@ def daemon_factory():
 
     yield make
     for d in started:
-        if d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait(5)
+        d.close()
 
 
 def test_run_plays_the_mapped_playlist_and_stops_cleanly(tmp_path, astronaut, daemon_factory):
@@ -141,7 +104,7 @@ def test_missing_model_exits_78_naming_the_file(tmp_path, astronaut):
     config = make_setup(tmp_path, astronaut)
     text = config.read_text().replace(str(REPO / "models" / "emotion_int8.tflite"), "gone.tflite")
     config.write_text(text)
-    r = subprocess.run([sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config)],
+    r = subprocess.run([*moodbox_command(), "run", "--config", str(config)],
                        capture_output=True, text=True, timeout=60, cwd=tmp_path,
                        env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
     assert r.returncode == 78
@@ -149,56 +112,23 @@ def test_missing_model_exits_78_naming_the_file(tmp_path, astronaut):
     assert "Traceback" not in r.stdout + r.stderr
 
 
-class NotifyListener:
-    """Plays systemd: a datagram socket that collects sd_notify messages."""
-
-    def __init__(self, path: Path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.messages: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096).decode()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            for field in data.split("\n"):
-                self.messages.append((time.monotonic(), field))
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(1)
-        self.sock.close()
-
-
 def test_sd_notify_ready_watchdog_and_reload(tmp_path, astronaut, daemon_factory):
-    listener = NotifyListener(tmp_path / "notify.sock")
-    try:
-        config = make_setup(tmp_path, astronaut)
-        d = daemon_factory(config, tmp_path / "audio.raw",
-                           extra_env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
-                                      "WATCHDOG_USEC": "1500000"})
-        assert d.wait_for("moodbox running", 30), d.log
-        time.sleep(3.0)
-        fields = [f for _, f in listener.messages]
-        assert "READY=1" in fields
-        assert fields.count("WATCHDOG=1") >= 3
-        n = len(listener.messages)
-        d.proc.send_signal(signal.SIGHUP)
-        assert d.wait_for("reload done", 10), d.log
-        time.sleep(0.5)
-        after = [f for _, f in listener.messages[n:] if f in ("RELOADING=1", "READY=1")]
-        assert after[:2] == ["RELOADING=1", "READY=1"]
-        assert any(f.startswith("MONOTONIC_USEC=") for _, f in listener.messages[n:])
-        code, _ = d.stop()
-        assert code == 0
-        assert "STOPPING=1" in [f for _, f in listener.messages]
-    finally:
-        listener.close()
+    config = make_setup(tmp_path, astronaut)
+    d = daemon_factory(config, tmp_path / "audio.raw", extra_env={"WATCHDOG_USEC": "1500000"})
+    listener = d.notify
+    assert d.wait_for("moodbox running", 30), d.log
+    time.sleep(3.0)
+    fields = [f for _, f in listener.messages]
+    assert "READY=1" in fields
+    assert fields.count("WATCHDOG=1") >= 3
+    n = len(listener.messages)
+    d.proc.send_signal(signal.SIGHUP)
+    assert d.wait_for("reload done", 10), d.log
+    time.sleep(0.5)
+    after = [f for _, f in listener.messages[n:] if f in ("RELOADING=1", "READY=1")]
+    assert after[:2] == ["RELOADING=1", "READY=1"]
+    assert any(f.startswith("MONOTONIC_USEC=") for _, f in listener.messages[n:])
+    code, _ = d.stop()
+    assert code == 0
+    assert "STOPPING=1" in [f for _, f in listener.messages]
+    assert listener.first("STATUS=first decision") is not None

@@ -23,6 +23,7 @@ from moodbox.daemon import Daemon
 from moodbox.audio.pygame_backend import PygameBackend
 from moodbox.commands.classify import read_grey
 from fakes import FakeAudio, FakePiCameraSystem
+from moodbox.probe import moodbox_command
 from helpers import REPO, make_setup, read_capture
 
 
@@ -292,7 +293,7 @@ def test_steady_state_writes_nothing(tmp_path, astronaut):
     env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(capture),
                PYTHONDONTWRITEBYTECODE="1", HOME=str(tmp_path / "home"))
     r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,open,creat,rename,renameat2,unlink,unlinkat,mkdir",
-                        "-o", str(trace), sys.executable, "-m", "moodbox.commands.cli", "run", "--config", str(config),
+                        "-o", str(trace), *moodbox_command(), "run", "--config", str(config),
                         "--duration", "12"], capture_output=True, text=True, timeout=120, env=env,
                        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]

@@ -293,12 +293,12 @@ def _run_worker(kind: str, extra: list[str], timeout: float = 900) -> dict:
 
 
 def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
-    """The real `moodbox run` (player included) on the same frames: its peak RSS (VmHWM)
-    and the time from process start to its first decision, from its own log."""
-    import re
+    """The real `moodbox run` (player included) on the same frames: its peak RSS and the
+    time from process start to its first decision (moodbox.probe, as systemd sees it)."""
     import tempfile
 
     from moodbox import assets
+    from moodbox.probe import DaemonProcess
 
     with tempfile.TemporaryDirectory(prefix="moodbox-bench-") as tmp:
         if source is None:
@@ -307,28 +307,13 @@ def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
             for i, p in enumerate(assets.demo_photos()):
                 (frames / f"{i}{p.suffix}").symlink_to(p)
             source = str(frames)
-        env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=os.devnull,
-                   PYTHONUNBUFFERED="1")
-        log = Path(tmp) / "log.txt"
-        with log.open("w") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "moodbox.commands.cli", "run", "--config",
-                                     str(assets.default_config()), "--source", source,
-                                     "--duration", str(seconds)], stdout=out,
-                                    stderr=subprocess.STDOUT, env=env)
-            peak = 0.0
-            while proc.poll() is None:
-                try:
-                    status = Path(f"/proc/{proc.pid}/status").read_text()
-                    m = re.search(r"VmHWM:\s+(\d+) kB", status)
-                    if m:
-                        peak = max(peak, int(m.group(1)) / 1024.0)
-                except OSError:
-                    pass
-                time.sleep(0.1)
-        text = log.read_text()
-    m = re.search(r"first decision ([0-9.]+) s after process start", text)
-    return {"peak_rss_mb": round(peak, 1), "start_to_first_s": float(m.group(1)) if m else None,
-            "exit_code": proc.returncode}
+        with DaemonProcess(["--config", str(assets.default_config()), "--source", source,
+                            "--duration", str(seconds)]) as daemon:
+            code, peak = daemon.wait(timeout=seconds + 60)
+            first = daemon.start_to_first_decision_s(timeout=0)
+    return {"peak_rss_mb": round(peak, 1),
+            "start_to_first_s": round(first, 3) if first is not None else None,
+            "exit_code": code}
 
 
 def pct(values: list[float]) -> dict:
