@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input-size", type=int, default=None)
     e.add_argument("--scale", choices=["unit", "symmetric"], default=None)
     e.set_defaults(func=cmd_evaluate)
+
+    from moodbox.converter import bench
+    b = sub.add_parser("bench", help="`moodbox bench` side by side with the fer package, "
+                       "accuracy on FER2013 val and a Raspberry Pi estimate")
+    bench.add_arguments(b)
+    b.set_defaults(func=bench.run_bench)
     return p
 
 

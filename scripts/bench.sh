@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up .venv with the bench extra (TensorFlow, demo photos) and the fer package,
-# then run `moodbox bench`. Extra arguments go to it, e.g.
+# then run `moodbox-convert bench` (the device bench, `moodbox bench`, side by side with
+# fer, accuracy and a Pi estimate). Extra arguments go to it, e.g.
 #   ./scripts/bench.sh --source ../shared/data/faces/woman2.mp4 --plot bench.png
 # fer 25.10.3 is installed with --no-deps: its declared dependencies pull torch
 # (facenet-pytorch, only for its optional MTCNN detector) and opencv-contrib-python,
@@ -12,4 +13,4 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[bench]'
 .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps fer==25.10.3
-exec .venv/bin/moodbox bench "$@"
+exec .venv/bin/moodbox-convert bench "$@"

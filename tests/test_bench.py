@@ -1,22 +1,29 @@
-"""`moodbox bench` runs and reports what the issue asks for (numbers are not asserted)."""
+"""`moodbox bench` (device) and `moodbox-convert bench` (desktop) run and report what they claim."""
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
-from helpers import run_cli
+import pytest
+
+from helpers import REPO, run_cli
 
 
-def test_bench_json_report(tmp_path, astronaut, no_face_photo):
+@pytest.fixture()
+def two_photos(tmp_path, astronaut, no_face_photo):
+    folder = tmp_path / "photos"
+    folder.mkdir()
     for i, p in enumerate((astronaut, no_face_photo)):
-        shutil.copy(p, tmp_path / f"{i}{p.suffix}")
+        shutil.copy(p, folder / f"{i}{p.suffix}")
+    return folder
+
+
+def test_device_bench_times_the_real_pipeline(tmp_path, two_photos):
     png = tmp_path / "stages.png"
-    r = run_cli(["bench", "--source", str(tmp_path), "--frames", "12", "--no-fer", "--no-calibrate",
-                 "--val", str(tmp_path / "absent.npz")], timeout=300)
-    assert r.returncode == 2  # a clear error, not a traceback
-    assert "absent.npz: no such file" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli(["bench", "--source", str(tmp_path), "--frames", "12", "--no-fer",
-                 "--no-calibrate", "--json", "--plot", str(png)], timeout=300)
+    r = run_cli(["bench", "--source", str(two_photos), "--frames", "12", "--json", "--plot",
+                 str(png)], timeout=300)
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout.strip().splitlines()[-1])
     # each photo is held for 10 frames: 10 astronaut frames, then 2 of the empty table
@@ -24,11 +31,27 @@ def test_bench_json_report(tmp_path, astronaut, no_face_photo):
     assert report["variants"]["camera-320"]["with_face"] == 10
     for stage in ("decode", "grey_resize", "detect", "crop", "infer", "debounce"):
         assert set(report["stages"][stage]) == {"median", "p90", "p99"}
-    assert report["total_ms"]["median"] > 0 and report["fps"] > 0
-    assert report["peak_rss_mb"] > 10 and 0 < report["start_to_first_s"] < 60
-    assert report["macs"] > 1e6 and report["params"] > 1e4
+    stages = report["stages"]
+    assert report["total_ms"]["p99"] >= stages["detect"]["median"] + stages["infer"]["median"]
     assert report["daemon"]["exit_code"] == 0  # the real daemon ran on the same frames
-    assert report["daemon"]["peak_rss_mb"] > 10 and 0 < report["daemon"]["start_to_first_s"] < 60
+    assert report["daemon"]["start_to_first_s"] is not None
+    assert report["daemon"]["peak_rss_mb"] >= report["peak_rss_mb"] * 0.5
     assert set(report["variants"]) == {"haar-full-res", "camera-320", "+roi", "+idle-3", "+every-2"}
-    assert "| detect |" in r.stdout and "Raspberry Pi estimate" in r.stdout
+    assert "| detect |" in r.stdout
+    assert "with fer" not in r.stdout and "Raspberry Pi estimate" not in r.stdout  # desktop only
     assert png.stat().st_size > 5000
+
+
+def test_desktop_bench_adds_the_pi_estimate_and_rejects_a_missing_val(two_photos):
+    cmd = [sys.executable, "-m", "moodbox.converter.cli", "bench", "--source", str(two_photos),
+           "--frames", "12", "--no-fer", "--no-calibrate", "--no-variants"]
+    r = subprocess.run(cmd + ["--val", str(two_photos / "absent.npz")], capture_output=True,
+                       text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 2  # a clear error, not a traceback
+    assert "absent.npz: no such file" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    pe = report["pi_estimate"]
+    assert pe["pi4_infer_ms_by_macs"] == pytest.approx(report["macs"] / 300e6 * 44.0, abs=0.01)
+    assert "Raspberry Pi estimate" in r.stdout and "fer comparison skipped" not in r.stdout

@@ -79,17 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add the mapped playlist and N of its tracks to each face")
     k.set_defaults(func=cmd_classify)
 
-    try:
-        from moodbox.catalog import cli as catalog_cli
-        catalog_cli.add_parser(sub)
-    except ImportError:  # pragma: no cover (catalog is part of the package)
-        pass
+    from moodbox.catalog import cli as catalog_cli
+    catalog_cli.add_parser(sub)
 
-    try:
-        from moodbox.commands.bench import add_arguments
-    except ImportError:
-        return p
-    b = sub.add_parser("bench", help="per-stage speed, side by side with the fer package")
+    from moodbox.commands.bench import add_arguments
+    b = sub.add_parser("bench", help="what each stage of the pipeline costs on this machine")
     add_arguments(b)
     b.set_defaults(func=cmd_bench)
     return p
