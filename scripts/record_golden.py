@@ -13,32 +13,12 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-
-def golden_faces():
-    """(name, 48x48 face) pairs: each photo's detected face, and its mirror image."""
-    import dataclasses
-
-    from moodbox import assets
-    from moodbox.config import FacesConfig
-    from moodbox.vision.crop import crop_face
-    from moodbox.vision.haar import HaarDetector as FaceDetector
-    from moodbox.commands.classify import read_grey
-
-    cfg = dataclasses.replace(FacesConfig(), detect_width=960, roi=False)
-    photos = [p for p in assets.demo_photos() if p.name != "coffee.png"]
-    det = FaceDetector(cfg)
-    for photo in photos:
-        det.reset()
-        grey = read_grey(photo)
-        box = det.detect(grey)[0]
-        face = crop_face(grey, box, cfg.margin, 48)
-        yield f"{photo.name}", face, box
-        yield f"{photo.name} (mirrored)", face[:, ::-1].copy(), box
+sys.path.insert(0, str(REPO / "tests"))  # the faces are chosen by the test's own helper
 
 
 def main() -> int:
+    from helpers import golden_faces
+
     from moodbox import assets
     from moodbox.vision.classifier import EmotionClassifier
 

@@ -40,16 +40,25 @@ def test_unit_verifies(tmp_path):
     assert "WatchdogSecs" in r.stdout + r.stderr
 
 
-def test_unit_promises():
+def test_unit_matches_the_code_it_runs():
+    """The unit's promises are the program's: its exit status for "do not restart", the
+    command line the CLI accepts, a watchdog the daemon's pings keep alive, a stop budget
+    inside systemd's timeout, and the hardening that keeps the camera and sound usable."""
+    from moodbox.commands.cli import build_parser
+    from moodbox.config import EX_CONFIG
+    from moodbox.daemon import SHUTDOWN
+
     o = unit_options()
-    assert o["Type"] == ["notify"] and o["NotifyAccess"] == ["main"]
-    assert o["Restart"] == ["on-failure"]
-    assert o["RestartPreventExitStatus"] == ["78"]
-    assert o["StartLimitIntervalSec"] == ["0"]
+    assert o["RestartPreventExitStatus"] == [str(EX_CONFIG)]
+    assert o["Type"] == ["notify"] and o["Restart"] == ["on-failure"]
+    argv = o["ExecStart"][0].split()
+    assert argv[0].endswith("/bin/moodbox")
+    args = build_parser().parse_args(argv[1:])  # the CLI really takes this command line
+    assert args.command == "run" and args.config == "/etc/moodbox/config.yaml"
+    # the daemon pings every WatchdogSec/3 (moodbox.daemon), and only while frames progress
     assert int(o["WatchdogSec"][0]) >= 10
-    assert o["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
-    assert o["User"] == ["moodbox"]
+    stop_timeout = float(o.get("TimeoutStopSec", ["90"])[0])
+    assert SHUTDOWN.total_s + SHUTDOWN.failsafe_grace_s < stop_timeout
     assert {"video", "audio"} <= set(o["SupplementaryGroups"][0].split())
-    assert o["PrivateNetwork"] == ["yes"] and o["ProtectSystem"] == ["strict"]
     assert o["PrivateDevices"] == ["no"]  # camera and sound device nodes must stay visible
-    assert o["ExecStart"][0].endswith("moodbox run --config /etc/moodbox/config.yaml")
+    assert o["ProtectSystem"] == ["strict"]  # the steady state writes nothing anyway

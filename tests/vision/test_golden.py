@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 
 import pytest
 
+from helpers import DATA, golden_faces
 from moodbox.vision.classifier import EmotionClassifier
-from helpers import DATA, REPO
-
-sys.path.insert(0, str(REPO / "scripts"))
-from record_golden import golden_faces  # noqa: E402
 
 TOLERANCE = 0.05  # per-class probability
 

@@ -1,6 +1,8 @@
 """Config: the shipped defaults load; every error names its key path and a fix."""
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from pathlib import Path
 
@@ -40,7 +42,7 @@ def test_shipped_config_loads_with_builtin_paths():
 
 def test_config_is_frozen(tmp_path):
     cfg = load_config(minimal(tmp_path))
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.camera.fps = 3  # type: ignore[misc]
     with pytest.raises(TypeError):
         cfg.playlists["x"] = None  # type: ignore[index]

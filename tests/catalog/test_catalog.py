@@ -28,8 +28,8 @@ from moodbox.catalog.scan import CRASHED, ScanJournal, analyse_file, journal_pat
 from moodbox.catalog.table import empty_catalog, read_catalog
 from moodbox.catalog.tags import parse_filename
 
-REPO = Path(__file__).resolve().parents[1]
-MOODS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "spotify_moods" / "data_moods.csv"
+REPO = Path(__file__).resolve().parents[2]
+MOODS_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "spotify_moods" / "data_moods.csv"
 SR = 22050
 SECONDS = 12.0
 
