@@ -9,7 +9,6 @@ estimate). TensorFlow and fer live here, never on the Pi.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -17,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from moodbox.commands.bench import (FrameFeed, _peak_rss_mb, _summarise, collect, plot_stages,
-                                    run_worker, worker_main)
+from moodbox.commands.bench import (FrameFeed, _peak_rss_mb, _summarise, collect, emit, run_worker,
+                                    worker_main)
 from moodbox.commands.bench import add_arguments as add_device_arguments
 from moodbox.commands.bench import markdown as device_markdown
 
@@ -223,13 +222,7 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         report["accuracy"] = {"skipped": "no FER2013 val NPZ (pass --val)"}
     report["targets"] = _targets(report)
-    print(markdown(report))
-    if args.plot:
-        plot_stages(raw, Path(args.plot))
-        print(f"\nplot: {args.plot}")
-    if args.json:
-        print(json.dumps(report))
-    return 0
+    return emit(report, raw, args, markdown)
 
 
 def _targets(report: dict) -> dict:

@@ -8,7 +8,6 @@ from types import TracebackType
 
 import numpy as np
 
-from moodbox.vocabulary import sniff_format  # noqa: F401 (the one file-type sniffer)
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pandas as pd
 
-from moodbox.catalog.decode import DecodeError, sniff_format
+from moodbox.catalog.decode import DecodeError
+from moodbox.vocabulary import sniff_format
 from moodbox.catalog.features import AnalysisError, analyse
 from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, TEXT_COLUMNS, CatalogError,
                                 normalise_types, read_catalog, write_catalog)

@@ -269,15 +269,20 @@ def collect(args: argparse.Namespace) -> tuple[dict, dict]:
     return report, {"moodbox": main}
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    report, raw = collect(args)
-    print(markdown(report))
+def emit(report: dict, raw: dict, args: argparse.Namespace, as_markdown=None) -> int:
+    """Print the report as markdown (and JSON as the last line), draw the plot."""
+    print((as_markdown or markdown)(report))
     if args.plot:
         plot_stages(raw, Path(args.plot))
         print(f"\nplot: {args.plot}")
     if args.json:
         print(json.dumps(report))
     return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    report, raw = collect(args)
+    return emit(report, raw, args)
 
 
 def markdown(r: dict) -> str:

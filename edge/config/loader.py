@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from moodbox import assets
-from moodbox.config.schema import (EX_CONFIG, Config, ConfigError, PlaylistConfig, hhmm)
+from moodbox.config.schema import Config, ConfigError, PlaylistConfig, hhmm
 from moodbox.vocabulary import MOODS
 
 

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import wave
 from pathlib import Path
 
@@ -20,7 +19,8 @@ from moodbox.catalog.assign import METHOD_AUDIO, METHOD_AUDIO_NO_TEMPO, assign_m
 from moodbox.catalog.audio_model import (AUDIO_MODEL_PATH, SCAN_TO_SPOTIFY_LOUDNESS_DB, TERMS,
                                       audio_model_from_dict, design, fold_tempo,
                                       load_audio_model)
-from moodbox.catalog.decode import PygameDecoder, sniff_format
+from moodbox.catalog.decode import PygameDecoder
+from moodbox.vocabulary import sniff_format
 from moodbox.catalog.features import PITCH_CLASSES, analyse
 from moodbox.catalog.match import artist_keys, title_key
 from moodbox.catalog.model import SPOTIFY_FEATURES, ModelFileError, load_model
