@@ -12,7 +12,8 @@ import pandas as pd
 from moodbox.catalog.audio_model import AudioMoodModel
 from moodbox.catalog.model import SPOTIFY_FEATURES, MoodModel
 from moodbox.catalog.spotify import has_spotify_features
-from moodbox.catalog.table import atomic_write_text
+from moodbox.catalog.table import CatalogError, atomic_write_text
+from moodbox import files
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +88,69 @@ def _extinf(row: pd.Series) -> str:
     return f"#EXTINF:{seconds},{' '.join(label.split())}"
 
 
-def m3u_text(tracks: pd.DataFrame) -> str:
-    """Extended M3U: #EXTM3U, then #EXTINF:<secs>,<artist> - <title> and the absolute path."""
-    lines = ["#EXTM3U"]
+# What assign writes carries this mark (the .m3u's second line, moods.csv's header row), so a
+# later assign replaces its own files and never a playlist the owner made by hand.
+MARK = "written by moodbox catalog assign"
+MOODS_CSV_COLUMNS = ("path", "artist", "title", "duration_s", "mood", "method", "confidence",
+                     "valence", "energy")
+
+
+def m3u_text(tracks: pd.DataFrame, mood: str = "") -> str:
+    """Extended M3U: #EXTM3U, #PLAYLIST:<mood> (<MARK>), then #EXTINF:<secs>,<artist> - <title>
+    and the absolute path of each track."""
+    lines = ["#EXTM3U", f"#PLAYLIST:{mood or 'moodbox'} ({MARK}; re-running it replaces this file)"]
     for _, row in tracks.sort_values(["artist", "title", "path"], key=lambda s: s.str.casefold()).iterrows():
         lines += [_extinf(row), str(Path(row["path"]).absolute())]
     return "\n".join(lines) + "\n"
 
 
-def write_playlists(assigned: pd.DataFrame, out_dir: Path) -> dict[str, int]:
-    """happy.m3u, sad.m3u, energetic.m3u, calm.m3u and moods.csv in out_dir; counts per mood."""
+def written_by_assign(path: Path) -> bool:
+    """True when `path` is a file a previous `catalog assign` wrote (it carries the mark)."""
+    try:
+        head = files.read_head(path, 4096).decode("utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    if path.suffix.lower() == ".m3u":
+        return len(head) >= 2 and head[0].strip() == "#EXTM3U" and head[1].startswith(
+            "#PLAYLIST:") and MARK in head[1]
+    return bool(head) and head[0].strip() == ",".join(MOODS_CSV_COLUMNS)
+
+
+def output_files(out_dir: Path) -> list[Path]:
+    return [out_dir / f"{mood}.m3u" for mood in MOODS] + [out_dir / "moods.csv"]
+
+
+def check_replaceable(out_dir: Path, force: bool) -> None:
+    """Refuse (before anything is written) to replace a file assign did not write itself,
+    unless `force`; never replace a folder, FIFO or device."""
+    for path in output_files(out_dir):
+        k = files.kind(path)
+        if k == files.MISSING:
+            continue
+        if k == files.DENIED:
+            raise CatalogError(f"--out: {path} cannot be checked ({files.describe_denied(path)})")
+        if k != files.FILE:
+            raise CatalogError(f"--out: {path} is a {'folder' if k == files.FOLDER else 'special file'}"
+                               f", not a playlist; choose another --out folder")
+        if not force and not written_by_assign(path):
+            raise CatalogError(f"--out: {path} exists and was not written by moodbox catalog "
+                               "assign (a hand-made playlist?); nothing was written. Choose "
+                               "another --out folder, or pass --force to replace it")
+
+
+def write_playlists(assigned: pd.DataFrame, out_dir: Path, force: bool = False) -> dict[str, int]:
+    """happy.m3u, sad.m3u, energetic.m3u, calm.m3u and moods.csv in out_dir; counts per mood.
+    Files there that assign did not write are left alone (CatalogError) unless `force`."""
+    if files.kind(out_dir) not in (files.FOLDER, files.MISSING):
+        raise CatalogError(f"--out {out_dir} is not a folder; give a folder for the playlists")
+    check_replaceable(out_dir, force)
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for mood in MOODS:
         tracks = assigned[assigned["mood"] == mood]
-        atomic_write_text(out_dir / f"{mood}.m3u", m3u_text(tracks))
+        atomic_write_text(out_dir / f"{mood}.m3u", m3u_text(tracks, mood))
         counts[mood] = len(tracks)
-    table = assigned.sort_values("path").to_csv(index=False, float_format="%.4g", lineterminator="\n")
+    table = assigned[list(MOODS_CSV_COLUMNS)].sort_values("path").to_csv(
+        index=False, float_format="%.4g", lineterminator="\n")
     atomic_write_text(out_dir / "moods.csv", table)
     return counts

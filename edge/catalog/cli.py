@@ -66,6 +66,9 @@ def add_parser(subparsers: Any) -> None:
                    help="mood model JSON for tracks with Spotify features (default: shipped)")
     a.add_argument("--audio-model", default=None,
                    help="mood model JSON for tracks with only a scan (default: shipped)")
+    a.add_argument("--force", action="store_true",
+                   help="replace happy.m3u ... moods.csv in --out even where an earlier assign "
+                        "did not write them (a hand-made playlist would be lost)")
     a.set_defaults(func=_handler("cmd_assign"))
 
 

@@ -12,7 +12,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from moodbox.catalog.cli import SHOW_AT_MOST
-from moodbox.catalog.assign import MOODS, assign_moods, write_playlists
+from moodbox import files
+from moodbox.catalog.assign import MOODS, assign_moods, check_replaceable, write_playlists
 from moodbox.catalog.audio_model import AUDIO_MODEL_PATH, load_audio_model
 from moodbox.catalog.decode import DecodeError, PygameDecoder
 from moodbox.catalog.model import DEFAULT_MODEL_PATH, ModelFileError, load_model
@@ -20,6 +21,7 @@ from moodbox.catalog.progress import ScanProgress
 from moodbox.catalog.scan import ScanResult, index_tags, scan_library
 from moodbox.catalog.spotify import match_features, read_features_csv
 from moodbox.catalog.table import CatalogError, check_output_file, read_catalog, write_catalog
+from moodbox.vocabulary import unplayable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +126,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_assign(args: argparse.Namespace) -> int:
     """Write happy/sad/energetic/calm .m3u playlists from the catalog."""
     out_dir = Path(args.out)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CatalogError(f"--out {out_dir} is a file; give a folder for the playlists")
+    if files.kind(out_dir) not in (files.FOLDER, files.MISSING):
+        raise CatalogError(f"--out {out_dir} is not a folder; give a folder for the playlists")
+    check_replaceable(out_dir, args.force)     # before any work: nothing of the owner's is lost
     model = load_model(Path(args.model) if args.model else DEFAULT_MODEL_PATH)
     audio = load_audio_model(Path(args.audio_model) if args.audio_model else AUDIO_MODEL_PATH)
     for name, classes in (("mood", model.classes), ("audio mood", audio.classes)):
@@ -133,11 +136,12 @@ def cmd_assign(args: argparse.Namespace) -> int:
             raise CatalogError(f"{name} model classes {list(classes)} are not among "
                                f"{list(MOODS)}; use a model written by scripts/fit_mood_model.py")
     assigned = assign_moods(read_catalog(Path(args.catalog)), model, audio)
-    present = assigned["path"].map(lambda p: Path(p).is_file())
+    present = assigned["path"].map(lambda p: not unplayable_reason(Path(p)))
     if (~present).any():
-        print(f"warning: {int((~present).sum())} catalog tracks no longer exist and were left "
-              "out; re-run `moodbox catalog scan` to refresh the catalog", file=sys.stderr)
-    counts = write_playlists(assigned[present], out_dir)
+        print(f"warning: {int((~present).sum())} catalog tracks are gone or no longer playable "
+              "and were left out; re-run `moodbox catalog scan` to refresh the catalog",
+              file=sys.stderr)
+    counts = write_playlists(assigned[present], out_dir, force=args.force)
     methods = assigned[present]["method"].value_counts().to_dict()
     print(f"{out_dir.resolve()}: " + ", ".join(f"{m} {counts[m]}" for m in MOODS)
           + f" ({', '.join(f'{k} {v}' for k, v in methods.items()) or 'no tracks'})")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from moodbox import files
 from moodbox.catalog.model import SPOTIFY_FEATURES
 from moodbox.vocabulary import AUDIO_EXTENSIONS  # noqa: F401 (defined once, used by scan)
 
@@ -67,8 +68,8 @@ def normalise_types(df: pd.DataFrame) -> pd.DataFrame:
 
 def read_catalog(path: Path) -> pd.DataFrame:
     """Read a catalog CSV written by `moodbox catalog scan` or `import`."""
-    if not path.is_file():
-        raise CatalogError(f"catalog {path} does not exist; create it with "
+    if not files.is_file(path):
+        raise CatalogError(f"catalog {path} does not exist or is not a file; create it with "
                            f"`moodbox catalog scan MUSIC_DIR --out {path}`")
     try:
         df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
@@ -93,7 +94,13 @@ def check_output_file(path: Path, option: str) -> None:
     if path.suffix.lower() in AUDIO_EXTENSIONS:
         raise CatalogError(f"{option} {path} looks like a music file; give a .csv name so no "
                            "music is overwritten")
-    if path.is_dir():
+    k = files.kind(path)
+    if k == files.FOLDER:
         raise CatalogError(f"{option} {path} is a folder; give a file name such as catalog.csv")
-    if path.exists():
+    if k == files.DENIED:
+        raise CatalogError(f"{option} {path}: {files.describe_denied(path)}")
+    if k == files.OTHER:
+        raise CatalogError(f"{option} {path} is not a regular file; give a file name such as "
+                           "catalog.csv")
+    if k == files.FILE:
         read_catalog(path)    # raises unless it is a catalog we may replace

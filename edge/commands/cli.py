@@ -22,15 +22,23 @@ def setup_logging(level: str = "info", stream=None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from moodbox.audio.output import AudioOutput, demo_fallback_file
+    from moodbox.audio.output import AudioFileError, AudioOutput, demo_fallback_file
     from moodbox.daemon import Daemon
 
     config_path = find_config(args.config)
     audio = AudioOutput(file=Path(args.audio_file) if args.audio_file else None,
                         fallback_file=demo_fallback_file() if args.source == "demo" else None)
+    try:
+        audio.prepare()
+    except AudioFileError as exc:
+        logger.error("%s", exc)
+        return EX_CONFIG
     logger.info("config %s", config_path)
-    return Daemon(config_path, source_override=args.source, duration_s=args.duration,
-                  audio=audio).run()
+    try:
+        return Daemon(config_path, source_override=args.source, duration_s=args.duration,
+                      audio=audio).run()
+    finally:
+        audio.discard()
 
 
 def cmd_classify(args: argparse.Namespace) -> int:

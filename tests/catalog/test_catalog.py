@@ -310,8 +310,8 @@ SAD = dict(valence=0.12, energy=0.3, danceability=0.4, acousticness=0.8, loudnes
 
 def _read_m3u(path: Path) -> list[tuple[str, str]]:
     lines = path.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "#EXTM3U"
-    return list(zip(lines[1::2], lines[2::2]))
+    assert lines[0] == "#EXTM3U" and "written by moodbox catalog assign" in lines[1]
+    return list(zip(lines[2::2], lines[3::2]))
 
 
 def test_import_and_assign_write_mood_playlists(library: dict[str, Path], scanned: Path,
