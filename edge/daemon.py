@@ -81,7 +81,8 @@ class Daemon:
 
     # --- start-up ---------------------------------------------------------
     def _build(self, cfg: Config) -> None:
-        self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
+        self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads,
+                                            flip=cfg.classifier.flip)
         self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
         self.smoother = EmotionSmoother(self.classifier.classes, cfg.mood,
                                         time.monotonic())
@@ -180,7 +181,7 @@ class Daemon:
         if not result.usable:
             return result
         window.detect_ms.append(result.detect_ms)
-        probs = result.emotion.probs if result.emotion is not None else None
+        probs = result.probs  # the followed face, or every listener fused (faces.listeners)
         if result.emotion is not None:
             window.infer_ms.append(result.infer_ms)
         decision = self.smoother.update(now, probs)
@@ -242,7 +243,8 @@ class Daemon:
         old = self.cfg
         classifier, vision = self.classifier, self.vision
         if new.classifier != old.classifier:
-            classifier = EmotionClassifier(new.model_path(), threads=new.classifier.threads)
+            classifier = EmotionClassifier(new.model_path(), threads=new.classifier.threads,
+                                           flip=new.classifier.flip)
         if new.faces != old.faces or classifier is not self.classifier:
             vision = FaceEmotionPipeline(new.faces, classifier)
         self.classifier, self.vision = classifier, vision

@@ -93,22 +93,24 @@ def make_setup(tmp_path: Path, photo: Path, **overrides) -> Path:
 
 
 def golden_faces():
-    """(name, 48x48 face) pairs: each photo's detected face, and its mirror image."""
+    """(name, 48x48 face) pairs: each photo's face as the shipped pipeline finds and crops
+    it for stills (the default detector, its framing), and its mirror image."""
     import dataclasses
 
     from moodbox import assets
     from moodbox.config import FacesConfig
     from moodbox.vision.crop import crop_face
-    from moodbox.vision.haar import HaarDetector as FaceDetector
+    from moodbox.vision.detector import make_detector
     from moodbox.commands.classify import STILL_DETECT_WIDTH, read_grey
 
-    cfg = dataclasses.replace(FacesConfig(), detect_width=STILL_DETECT_WIDTH, roi=False)
+    cfg = FacesConfig()
+    cfg = dataclasses.replace(cfg, detect_width=STILL_DETECT_WIDTH[cfg.detector], roi=False)
     photos = [p for p in assets.demo_photos() if p.name != "coffee.png"]
-    det = FaceDetector(cfg)
+    det = make_detector(cfg)
     for photo in photos:
         det.reset()
         grey = read_grey(photo)
         box = det.detect(grey)[0]
-        face = crop_face(grey, box, cfg.margin, 48)
+        face = crop_face(grey, box, cfg.margin, 48, det.framing)
         yield f"{photo.name}", face, box
         yield f"{photo.name} (mirrored)", face[:, ::-1].copy(), box

@@ -106,6 +106,25 @@ class FrameFeed:
             cap.release()
 
 
+# FER2013 val faces as camera frames: the 48x48 face scaled to 144 px in a 320x256 frame,
+# the border replicated, so the whole pipeline (detector, crop, classifier) is measured
+FER_FRAME = (320, 256)
+FER_FACE_PX = 144
+
+
+def place_in_frame(face: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """A 48x48 FER2013 face -> (a 320x256 greyscale frame, (x, y, side) of the face's
+    own 48x48 frame in it)."""
+    import cv2
+
+    big = cv2.resize(face, (FER_FACE_PX, FER_FACE_PX), interpolation=cv2.INTER_LINEAR)
+    w, h = FER_FRAME
+    left, top = (w - FER_FACE_PX) // 2, (h - FER_FACE_PX) // 2
+    frame = cv2.copyMakeBorder(big, top, h - FER_FACE_PX - top, left, w - FER_FACE_PX - left,
+                               cv2.BORDER_REPLICATE)
+    return frame, (left, top, FER_FACE_PX)
+
+
 # --- workers (each in its own process, so memory and start-up are its own) ----------------
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -140,8 +159,7 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
         t1 = time.perf_counter()
         result = pipeline.process(grey)
         t2 = time.perf_counter()
-        probs = result.emotion.probs if result.emotion is not None else None
-        smoother.update(time.monotonic(), probs)
+        smoother.update(time.monotonic(), result.probs)
         t3 = time.perf_counter()
         if first_decision is None:
             first_decision = time.time()

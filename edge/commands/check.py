@@ -32,7 +32,8 @@ def _check_model(cfg: Config, rep: Report) -> None:
     from moodbox.vision.classifier import EmotionClassifier, ModelError
 
     try:
-        clf = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads)
+        clf = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads,
+                                flip=cfg.classifier.flip)
         import numpy as np
         clf.probabilities(np.full((clf.input_size, clf.input_size), 128, np.uint8))
         s = clf.stats()

@@ -17,7 +17,9 @@ from moodbox.vision.pipeline import FaceEmotionPipeline
 
 logger = logging.getLogger(__name__)
 
-STILL_DETECT_WIDTH = 960  # photos are larger than camera frames; detect at a finer scale
+# photos are larger than camera frames: detect at a finer scale (Haar needs 960 px for
+# small faces; YuNet finds them at 640 and puts false faces on suits and mugs above that)
+STILL_DETECT_WIDTH = {"haar": 960, "yunet": 640}
 
 
 def read_grey(path: Path):
@@ -61,10 +63,12 @@ def classify_images(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EX_CONFIG
     model = Path(args.model) if args.model else cfg.model_path()
+    still_width = STILL_DETECT_WIDTH.get(cfg.faces.detector, 960)
     faces_cfg = dataclasses.replace(cfg.faces, roi=False, detect_every=1,
-                                    detect_width=max(cfg.faces.detect_width, STILL_DETECT_WIDTH))
+                                    detect_width=max(cfg.faces.detect_width, still_width))
     try:
-        pipeline = FaceEmotionPipeline(faces_cfg, EmotionClassifier(model, threads=cfg.classifier.threads))
+        pipeline = FaceEmotionPipeline(faces_cfg, EmotionClassifier(
+            model, threads=cfg.classifier.threads, flip=cfg.classifier.flip))
     except (ModelError, DetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_CONFIG
@@ -80,7 +84,8 @@ def classify_images(args: argparse.Namespace) -> int:
             continue
         faces = []
         for box, emotion in pipeline.classify_all(grey):
-            entry = {"box": box.as_list(), "emotion": emotion.name, "probs": emotion.as_dict()}
+            entry = {"box": box.as_list(), "score": round(box.score, 3), "emotion": emotion.name,
+                     "probs": emotion.as_dict()}
             if recs:
                 playlist, tracks = recs.get(emotion.name, ("", []))
                 entry.update(playlist=playlist, tracks=tracks)

@@ -199,6 +199,7 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     faces = cfg.faces
     if faces.cascade:
         faces = dataclasses.replace(faces, cascade=str(_resolve(base_dir, faces.cascade)))
+    faces = dataclasses.replace(faces, yunet_model=str(_resolve(base_dir, faces.yunet_model)))
     return dataclasses.replace(cfg, classifier=classifier, camera=camera, faces=faces)
 
 

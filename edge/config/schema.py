@@ -50,13 +50,17 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class FacesConfig:
+    detector: str = _opt("yunet", choices=("yunet", "haar"))
+    listeners: str = _opt("largest", choices=("largest", "all"))
+    yunet_model: str = _opt("builtin:models/face_detection_yunet_2023mar.onnx")
+    score_threshold: float = _opt(0.35, min=0.05, max=1.0)
     cascade: str = _opt("")
     detect_width: int = _opt(320, min=64, max=4096)
     scale_factor: float = _opt(1.1, min=1.01, max=2.0)
     min_neighbors: int = _opt(5, min=1, max=50)
     min_size: int = _opt(36, min=12, max=1024)
-    min_face_px: int = _opt(24, min=8, max=2048)
-    margin: float = _opt(0.02, min=0.0, max=1.0)
+    min_face_px: int = _opt(16, min=8, max=2048)
+    margin: float = _opt(0.0, min=-0.2, max=1.0)
     roi: bool = _opt(True)
     detect_every: int = _opt(1, min=1, max=30)
     idle_every: int = _opt(3, min=1, max=30)
@@ -66,6 +70,7 @@ class FacesConfig:
 class ClassifierConfig:
     model: str = _opt("builtin:models/emotion_int8.tflite")
     threads: int = _opt(1, min=1, max=8)
+    flip: bool = _opt(True)
 
 
 @dataclass(frozen=True)

@@ -111,10 +111,14 @@ class EmotionClassifier:
 
     `info` (classes, input size, pixel scaling) comes from the model's .json sidecar
     when present, else FER2013 classes, the model's own input size and unit scaling.
+    With `flip` the probabilities are the average over the face and its mirror image
+    (classifier.flip in config.yaml; more accurate for a second inference).
     """
 
-    def __init__(self, model_path: str | Path, threads: int = 1, info: ModelInfo | None = None):
+    def __init__(self, model_path: str | Path, threads: int = 1, info: ModelInfo | None = None,
+                 flip: bool = False):
         self.path = Path(model_path)
+        self.flip = flip
         data = _check_file(self.path)
         interpreter_cls, self.runtime = load_interpreter_class()
         try:
@@ -171,13 +175,20 @@ class EmotionClassifier:
         return _quantize(values, self._in)
 
     def probabilities(self, face: np.ndarray) -> np.ndarray:
-        """Probabilities over `classes` for one greyscale face."""
+        """Probabilities over `classes` for one greyscale face (averaged with its mirror
+        image when `flip` is on)."""
         tensor = self.prepare(face)
         t0 = time.perf_counter()
+        probs = self._invoke(tensor)
+        if self.flip:
+            probs = (probs + self._invoke(tensor[:, :, ::-1, :].copy())) / 2.0
+        self.last_ms = (time.perf_counter() - t0) * 1000.0
+        return probs.astype(np.float32)
+
+    def _invoke(self, tensor: np.ndarray) -> np.ndarray:
         self._interp.set_tensor(self._in["index"], tensor)
         self._interp.invoke()
         raw = self._interp.get_tensor(self._out["index"]).reshape(-1)
-        self.last_ms = (time.perf_counter() - t0) * 1000.0
         return _softmax_if_needed(_dequantize(raw, self._out))
 
     def classify(self, face: np.ndarray) -> Emotion:

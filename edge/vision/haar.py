@@ -1,4 +1,4 @@
-"""OpenCV's Haar frontal-face cascade as a face detector, with a search near the last face."""
+"""OpenCV's Haar frontal-face cascade as a face detector (the fallback to YuNet)."""
 from __future__ import annotations
 
 import logging
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from moodbox.config import FacesConfig
-from moodbox.vision.detector import Box, DetectorError, FaceDetector
+from moodbox.vision.detector import Box, DetectorError, Framing, TrackingDetector, roi_window
 
 logger = logging.getLogger(__name__)
 
@@ -40,72 +40,40 @@ def find_cascade(explicit: str = "") -> Path:
                         "install opencv-python-headless<5 (or apt install opencv-data) or set faces.cascade")
 
 
-class HaarDetector(FaceDetector):
-    """Haar frontal-face detector on a downscaled greyscale frame.
-
-    `detect` returns boxes in full-frame pixels, largest first. With `roi` on, it
-    first searches a window around the previous face and falls back to the whole
-    frame when nothing is found there; with `detect_every` > 1 the previous boxes
-    are reused on the frames in between.
-    """
+class HaarDetector(TrackingDetector):
+    """Haar frontal-face detector on a downscaled greyscale frame (the fallback where
+    OpenCV has no FaceDetectorYN). `detect` returns boxes in full-frame pixels, largest
+    first, with the shared tracking tricks of TrackingDetector."""
 
     name = "haar"
+    framing = Framing(scale=1.04)  # scripts/measure_crop.py --detector haar
 
     def __init__(self, cfg: FacesConfig):
         import cv2
         if not hasattr(cv2, "CascadeClassifier"):
             raise DetectorError(f"OpenCV {cv2.__version__} has no CascadeClassifier (OpenCV 5 "
                                 "dropped it); pip install 'opencv-python-headless<5'")
-        self.cfg = cfg
+        super().__init__(cfg)
         path = find_cascade(cfg.cascade)
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
             raise DetectorError(f"face cascade {path} could not be loaded (corrupt XML?)")
+        self._path = path
         self._cv2 = cv2
-        self._last: list[Box] = []
-        self._reused = 0
-        self._idle = cfg.idle_every  # the first frame is searched
-        self.last_mode = "full"
 
-    def reset(self) -> None:
-        self._last = []
-        self._idle = self.cfg.idle_every  # the next call searches at once
-
-    def detect(self, grey: np.ndarray) -> list[Box]:
-        if self._last and self._reused < self.cfg.detect_every - 1:
-            self._reused += 1
-            self.last_mode = "reuse"
-            return list(self._last)
-        if not self._last and self._idle < self.cfg.idle_every - 1:
-            self._idle += 1  # nobody was in view: skip this full-frame search
-            self.last_mode = "idle"
-            return []
-        self._reused = self._idle = 0
-        boxes: list[Box] = []
-        if self.cfg.roi and self._last:
-            boxes = self._detect_roi(grey, self._last[0])
-            self.last_mode = "roi"
-        if not boxes:
-            boxes = self._detect_full(grey)
-            self.last_mode = "full"
-        boxes.sort(key=lambda b: (-b.area, b.x, b.y))
-        self._last = boxes
-        return boxes
+    def describe(self) -> str:
+        return f"haar ({self._path.name}, OpenCV {self._cv2.__version__})"
 
     ROI_FACE_PX = 56  # in the ROI, shrink so the last face is about this big
 
     def _detect_roi(self, grey: np.ndarray, around: Box) -> list[Box]:
         """Search a window 2.2x the last face, shrunk so that face is ~56 px, for faces
         between 0.7x and 1.5x its size: far fewer cascade windows than a full search."""
-        h, w = grey.shape[:2]
-        grow = 0.6
-        x0 = max(0, int(around.x - around.w * grow))
-        y0 = max(0, int(around.y - around.h * grow))
-        x1 = min(w, int(around.x + around.w * (1 + grow)))
-        y1 = min(h, int(around.y + around.h * (1 + grow)))
+        x0, y0, x1, y1 = roi_window(grey.shape, around, grow=0.6)
         if x1 - x0 < 24 or y1 - y0 < 24:
             return []
-        scale = min(1.0, self.ROI_FACE_PX / float(max(1, around.w)), self.cfg.detect_width / float(w))
+        scale = min(1.0, self.ROI_FACE_PX / float(max(1, around.w)),
+                    self.cfg.detect_width / float(grey.shape[1]))
         face_px = around.w * scale
         return self._detect_scaled(grey[y0:y1, x0:x1], x0, y0, scale,
                                    min_size=max(20, int(face_px * 0.7)),
@@ -128,12 +96,6 @@ class HaarDetector(FaceDetector):
         found = self._cascade.detectMultiScale(small, scaleFactor=cfg.scale_factor,
                                                minNeighbors=cfg.min_neighbors,
                                                minSize=(min_size, min_size), **kwargs)
-        boxes = []
-        for (x, y, bw, bh) in (found if len(found) else []):
-            box = Box(int(round(x / scale)) + ox, int(round(y / scale)) + oy,
-                      int(round(bw / scale)), int(round(bh / scale)))
-            if min(box.w, box.h) >= cfg.min_face_px:
-                boxes.append(box)
-        return boxes
-
-
+        return [Box(int(round(x / scale)) + ox, int(round(y / scale)) + oy,
+                    int(round(bw / scale)), int(round(bh / scale)))
+                for (x, y, bw, bh) in (found if len(found) else [])]

@@ -1,4 +1,5 @@
-"""One frame in, the followed face and its emotion out: detector, selector, crop, classifier."""
+"""One frame in, the followed face (or every listener) and their emotion out: detector,
+selector, crop, classifier, listener fusion."""
 from __future__ import annotations
 
 import time
@@ -6,10 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from moodbox.vision.classifier import Emotion, EmotionClassifier
 from moodbox.config import FacesConfig
+from moodbox.vision.classifier import Emotion, EmotionClassifier
 from moodbox.vision.crop import crop_face, frame_is_usable
 from moodbox.vision.detector import Box, make_detector
+from moodbox.vision.listeners import fuse_listeners
 from moodbox.vision.selector import FaceSelector
 
 
@@ -18,20 +20,35 @@ class VisionResult:
     usable: bool                      # False: black/saturated/flat frame, no decision from it
     boxes: list[Box] = field(default_factory=list)
     chosen: Box | None = None
-    emotion: Emotion | None = None
+    emotion: Emotion | None = None    # the chosen face's emotion
+    listeners: list[tuple[Box, Emotion]] = field(default_factory=list)  # every face classified
     detect_ms: float = 0.0
     crop_ms: float = 0.0
     infer_ms: float = 0.0
 
+    @property
+    def probs(self) -> np.ndarray | None:
+        """What drives the mood: every listener's probabilities fused by size and score
+        (faces.listeners: all), else the chosen face's; None without a face."""
+        if len(self.listeners) > 1:
+            return fuse_listeners([(b, e.probs) for b, e in self.listeners])
+        return self.emotion.probs if self.emotion is not None else None
+
 
 class FaceEmotionPipeline:
-    """Detects faces, follows one (largest, stable between frames), classifies its crop."""
+    """Detects faces, follows one (largest, stable between frames) or, with
+    faces.listeners "all", classifies every face; crops each as FER2013 was framed."""
 
     def __init__(self, faces: FacesConfig, classifier: EmotionClassifier):
         self.faces_cfg = faces
         self.detector = make_detector(faces)
         self.selector = FaceSelector()
         self.classifier = classifier
+
+    def crop(self, grey: np.ndarray, box: Box) -> np.ndarray:
+        """The classifier's input for one face: framed as FER2013 frames faces."""
+        return crop_face(grey, box, self.faces_cfg.margin, self.classifier.input_size,
+                         self.detector.framing)
 
     def process(self, grey: np.ndarray) -> VisionResult:
         if not frame_is_usable(grey):
@@ -45,19 +62,17 @@ class FaceEmotionPipeline:
                               detect_ms=(t1 - t0) * 1000.0)
         if chosen is None:
             return result
-        face = crop_face(grey, chosen, self.faces_cfg.margin, self.classifier.input_size)
+        everyone = self.faces_cfg.listeners == "all"
+        faces = [(b, self.crop(grey, b)) for b in (boxes if everyone else [chosen])]
         t2 = time.perf_counter()
         result.crop_ms = (t2 - t1) * 1000.0
-        result.emotion = self.classifier.classify(face)
+        result.listeners = [(b, self.classifier.classify(f)) for b, f in faces]
+        result.emotion = next(e for b, e in result.listeners if b is chosen)
         result.infer_ms = (time.perf_counter() - t2) * 1000.0
         return result
 
     def classify_all(self, grey: np.ndarray) -> list[tuple[Box, Emotion]]:
         """Every detected face with its emotion, largest first (for stills)."""
         self.detector.reset()
-        boxes = self.detector.detect(grey)
-        out = []
-        for box in boxes:
-            face = crop_face(grey, box, self.faces_cfg.margin, self.classifier.input_size)
-            out.append((box, self.classifier.classify(face)))
-        return out
+        return [(box, self.classifier.classify(self.crop(grey, box)))
+                for box in self.detector.detect(grey)]

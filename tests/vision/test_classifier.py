@@ -113,3 +113,18 @@ def test_model_without_sidecar_uses_defaults(tmp_path):
     shutil.copy(DATA / "tiny_int8.tflite", model)
     clf = EmotionClassifier(model)
     assert clf.info.scale == "unit" and clf.classes == FER_CLASSES
+
+
+def test_flip_averages_the_face_and_its_mirror(shipped_model, astronaut):
+    import cv2
+
+    from moodbox.commands.classify import read_grey
+
+    grey = read_grey(astronaut)
+    face = cv2.resize(grey[60:170, 170:280], (48, 48), interpolation=cv2.INTER_AREA)
+    one = EmotionClassifier(shipped_model)
+    both = EmotionClassifier(shipped_model, flip=True)
+    a, b = one.probabilities(face), one.probabilities(face[:, ::-1].copy())
+    assert not np.allclose(a, b, atol=1e-3)  # the mirror really is another view
+    assert both.probabilities(face) == pytest.approx((a + b) / 2.0, abs=1e-6)
+    assert both.probabilities(face[:, ::-1].copy()) == pytest.approx(both.probabilities(face), abs=1e-6)

@@ -128,3 +128,29 @@ def test_small_faces_are_ignored(astronaut):
 ])
 def test_black_saturated_and_flat_frames_are_unusable(frame, usable):
     assert frame_is_usable(frame) is usable
+
+
+def test_framing_scales_and_shifts_the_crop():
+    from moodbox.vision.detector import Framing
+
+    grey = np.zeros((200, 200), np.uint8)
+    grey[50:150, 50:150] = 255
+    box = Box(60, 50, 80, 100)  # a tall box: framed around its longer side
+    assert crop_face(grey, box, 0.0, 48, Framing(scale=1.0)).min() > 200
+    wide = crop_face(grey, box, 0.0, 48, Framing(scale=1.5))
+    assert wide[0, 0] == 0 and wide[24, 24] == 255
+    shifted = crop_face(grey, box, 0.0, 48, Framing(scale=0.5, dy=0.5))  # half a box lower
+    assert shifted[-1, 24] == 0 and shifted[0, 24] == 255
+
+
+def test_align_levels_tilted_eyes():
+    from moodbox.vision.crop import eye_angle
+
+    grey = np.full((200, 200), 128, np.uint8)
+    cv2.line(grey, (60, 80), (140, 120), 255, 5)  # a line through both "eyes", tilted 26.6°
+    box = Box(50, 50, 100, 100, landmarks=((60.0, 80.0), (140.0, 120.0)))
+    assert eye_angle(box) == pytest.approx(26.57, abs=0.1)
+    level = crop_face(grey, box, 0.0, 48, align=True)
+    rows = np.where(level[:, 8:40].max(axis=1) > 200)[0]
+    assert rows.max() - rows.min() <= 4  # the line is now horizontal
+    assert crop_face(grey, Box(50, 50, 100, 100), 0.0, 48, align=True).shape == (48, 48)
