@@ -1,8 +1,8 @@
 """`moodbox bench`: what each stage of the real pipeline costs on this machine (a Pi too).
 
-It times FaceEmotionPipeline itself, stage by stage, on one thread, plus each detector
-tuning step, and runs the real daemon for its peak RSS and start-up. The side-by-side
-with the `fer` package, accuracy and the Pi estimate are desktop work:
+It times FaceEmotionPipeline itself, stage by stage, on one thread, plus each face
+detector (YuNet, Haar) side by side with its tuning steps, and runs the real daemon for
+its peak RSS and start-up. The side-by-side with the `fer` package, accuracy and the Pi estimate are desktop work:
 `moodbox-convert bench` (moodbox.converter.bench) builds on this module.
 """
 from __future__ import annotations
@@ -20,20 +20,22 @@ from pathlib import Path
 import numpy as np
 
 STAGES = ("decode", "grey_resize", "detect", "crop", "infer", "debounce")
-# Tuning steps of the face detector, each shown with its effect (cumulative).
+# Each face detector side by side, with its tuning steps (cumulative within a detector).
+_CAMERA = {"detect_width": 320, "camera_width": 320, "detect_every": 1, "flip": True}
 VARIANTS = {
-    "haar-full-res": {"detect_width": 4096, "roi": False, "detect_every": 1, "idle_every": 1,
-                      "camera_width": 0},
-    "camera-320": {"detect_width": 320, "roi": False, "detect_every": 1, "idle_every": 1,
-                   "camera_width": 320},
-    "+roi": {"detect_width": 320, "roi": True, "detect_every": 1, "idle_every": 1,
-             "camera_width": 320},
-    "+idle-3": {"detect_width": 320, "roi": True, "detect_every": 1, "idle_every": 3,
-                "camera_width": 320},
-    "+every-2": {"detect_width": 320, "roi": True, "detect_every": 2, "idle_every": 3,
-                 "camera_width": 320},
+    "haar-full-res": {"detector": "haar", "detect_width": 4096, "camera_width": 0, "roi": False,
+                      "idle_every": 1, "detect_every": 1, "flip": True},
+    "haar-320": {**_CAMERA, "detector": "haar", "roi": False, "idle_every": 1},
+    "haar-320+roi+idle-3": {**_CAMERA, "detector": "haar", "roi": True, "idle_every": 3},
+    "yunet-320": {**_CAMERA, "detector": "yunet", "roi": False, "idle_every": 1},
+    "yunet-320+roi": {**_CAMERA, "detector": "yunet", "roi": True, "idle_every": 1},
+    "yunet-320+roi+idle-3": {**_CAMERA, "detector": "yunet", "roi": True, "idle_every": 3},
+    "yunet-320+roi+idle-3, one view": {**_CAMERA, "detector": "yunet", "roi": True,
+                                       "idle_every": 3, "flip": False},
+    "yunet-320+roi+idle-3+every-2": {**_CAMERA, "detector": "yunet", "roi": True,
+                                     "idle_every": 3, "detect_every": 2},
 }
-DEFAULT_VARIANT = "+idle-3"  # what config.yaml ships
+DEFAULT_VARIANT = "yunet-320+roi+idle-3"  # what config.yaml ships (flip on)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -136,15 +138,16 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
 
     from moodbox.camera import to_grey
     from moodbox.vision.classifier import EmotionClassifier
-    from moodbox.config import FacesConfig, MoodConfig
+    from moodbox.config import ClassifierConfig, FacesConfig, MoodConfig
     from moodbox.mood import EmotionSmoother
     from moodbox.vision.pipeline import FaceEmotionPipeline
 
     cv2.setNumThreads(1)
     v = VARIANTS[args.variant]
-    faces_cfg = dataclasses.replace(FacesConfig(), detect_width=v["detect_width"], roi=v["roi"],
+    faces_cfg = dataclasses.replace(FacesConfig(), detector=v["detector"],
+                                    detect_width=v["detect_width"], roi=v["roi"],
                                     detect_every=v["detect_every"], idle_every=v["idle_every"])
-    clf = EmotionClassifier(args.model, threads=1)
+    clf = EmotionClassifier(args.model, threads=1, flip=v["flip"] and ClassifierConfig().flip)
     pipeline = FaceEmotionPipeline(faces_cfg, clf)
     smoother = EmotionSmoother(clf.classes, MoodConfig(), time.monotonic())
     times = {s: [] for s in STAGES}
@@ -170,7 +173,8 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
         totals.append(decode_ms + (t3 - t0) * 1e3)
     cpu = time.process_time() - cpu0
     stats = clf.stats()
-    return {"pipeline": "moodbox", "variant": args.variant, "frames": len(totals),
+    return {"pipeline": "moodbox", "variant": args.variant, "detector": pipeline.detector.describe(),
+            "frames": len(totals),
             "with_face": with_face, "times": times, "totals": totals,
             "cpu_ms_per_frame": cpu * 1000.0 / max(1, len(totals)),
             "first_decision_wall": first_decision, "peak_rss_mb": _peak_rss_mb(),
@@ -282,7 +286,8 @@ def collect(args: argparse.Namespace) -> tuple[dict, dict]:
             r = main if name == DEFAULT_VARIANT else run_worker("moodbox", base + ["--variant", name])
             if "error" not in r:
                 s = _summarise(r)
-                report["variants"][name] = {"detect_ms": s["stages"]["detect"], "total_ms": s["total_ms"],
+                report["variants"][name] = {"detector": r["detector"], "flip": VARIANTS[name]["flip"],
+                                            "detect_ms": s["stages"]["detect"], "total_ms": s["total_ms"],
                                             "with_face": s["with_face"], "frames": s["frames"]}
     return report, {"moodbox": main}
 
@@ -322,12 +327,15 @@ def markdown(r: dict) -> str:
               f"model: {r['macs'] / 1e6:.1f} M MACs, {r['params']:,} parameters, "
               f"{r['model_bytes'] / 1024:.0f} KiB"]
     if r.get("variants"):
-        lines += ["", "### Face detection tuning (each step on top of the previous)", "",
-                  "| variant | detect median ms | detect p90 ms | total median ms | frames with a face |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += ["", "### Face detectors side by side (tuning steps cumulative within a detector)",
+                  "", "| variant | detect median ms | detect p90 ms | total median ms | frames with "
+                  "a face |", "|---|---:|---:|---:|---:|"]
         for name, v in r["variants"].items():
-            lines.append(f"| {name} | {v['detect_ms']['median']:.2f} | {v['detect_ms']['p90']:.2f} | "
-                         f"{v['total_ms']['median']:.2f} | {v['with_face']}/{v['frames']} |")
+            shipped = " (shipped)" if name == DEFAULT_VARIANT else ""
+            lines.append(f"| {name}{shipped} | {v['detect_ms']['median']:.2f} | "
+                         f"{v['detect_ms']['p90']:.2f} | {v['total_ms']['median']:.2f} | "
+                         f"{v['with_face']}/{v['frames']} |")
+        lines += ["", "detectors: " + "; ".join(dict.fromkeys(v["detector"] for v in r["variants"].values()))]
     return "\n".join(lines)
 
 

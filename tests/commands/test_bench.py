@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from helpers import REPO, run_cli
+from moodbox.commands.bench import DEFAULT_VARIANT, VARIANTS
 
 
 @pytest.fixture()
@@ -28,7 +29,10 @@ def test_device_bench_times_the_real_pipeline(tmp_path, two_photos):
     report = json.loads(r.stdout.strip().splitlines()[-1])
     # each photo is held for 10 frames: 10 astronaut frames, then 2 of the empty table
     assert report["frames"] == 12 and report["with_face"] == 10
-    assert report["variants"]["camera-320"]["with_face"] == 10
+    for name in ("yunet-320", "haar-320"):
+        assert report["variants"][name]["with_face"] == 10, name
+    assert report["variants"]["yunet-320"]["detector"].startswith("yunet")
+    assert report["variants"]["haar-320"]["detector"].startswith("haar")
     for stage in ("decode", "grey_resize", "detect", "crop", "infer", "debounce"):
         assert set(report["stages"][stage]) == {"median", "p90", "p99"}
     stages = report["stages"]
@@ -36,7 +40,8 @@ def test_device_bench_times_the_real_pipeline(tmp_path, two_photos):
     assert report["daemon"]["exit_code"] == 0  # the real daemon ran on the same frames
     assert report["daemon"]["start_to_first_s"] is not None
     assert report["daemon"]["peak_rss_mb"] >= report["peak_rss_mb"] * 0.5
-    assert set(report["variants"]) == {"haar-full-res", "camera-320", "+roi", "+idle-3", "+every-2"}
+    assert set(report["variants"]) == set(VARIANTS) and DEFAULT_VARIANT.startswith("yunet")
+    assert f"| {DEFAULT_VARIANT} (shipped) |" in r.stdout
     assert "| detect |" in r.stdout
     assert "with fer" not in r.stdout and "Raspberry Pi estimate" not in r.stdout  # desktop only
     assert png.stat().st_size > 5000
