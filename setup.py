@@ -58,7 +58,7 @@ setup(
     # models/ and playlists/ (top of the repository) go inside it so that a non-editable
     # install finds them.
     packages=["moodbox", "moodbox.config", "moodbox.camera", "moodbox.vision", "moodbox.audio",
-              "moodbox.commands", "moodbox.catalog", "moodbox.converter",
+              "moodbox.commands", "moodbox.control", "moodbox.catalog", "moodbox.converter",
               "moodbox.bundled_models", "moodbox.bundled_playlists"],
     package_dir={"moodbox": "edge", "moodbox.converter": "converter",
                  "moodbox.bundled_models": "models", "moodbox.bundled_playlists": "playlists"},

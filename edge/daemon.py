@@ -7,7 +7,8 @@ import signal
 import statistics
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from moodbox.camera import FrameGrabber, make_source
@@ -21,6 +22,9 @@ from moodbox.audio.output import AudioOutput
 from moodbox.audio.thread import PlayerThread
 from moodbox.audio.playlists import load_playlists
 from moodbox.vision.pipeline import FaceEmotionPipeline
+from moodbox.control.core import ControlCore, MoodHistory, MoodSwitch, VisionView
+from moodbox.control.learning import SkipStore
+from moodbox.control.service import FrontEnds
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,11 @@ class Daemon:
         self.cfg: Config | None = None
         self.exit_reason = ""
         self._decided = False
+        self.started = time.monotonic()
+        self.history = MoodHistory()
+        self._view = VisionView()            # replaced whole each frame; read by the control core
+        self._frame_times: deque[float] = deque(maxlen=25)
+        self.front_ends: FrontEnds | None = None
 
     # --- start-up ---------------------------------------------------------
     def _build(self, cfg: Config) -> None:
@@ -88,8 +97,14 @@ class Daemon:
                                         time.monotonic())
         self.grabber = FrameGrabber(self._source_factory(cfg.camera, self.source_override), cfg.camera)
         playlists = load_playlists(cfg.playlists)
-        player = PlaylistPlayer(self._backend_factory(cfg), cfg.player, playlists, cfg.mood.map)
-        self.player = PlayerThread(player)
+        store = SkipStore()
+        learner = store.load() if cfg.player.learn_from_skips else None
+        player = PlaylistPlayer(self._backend_factory(cfg), cfg.player, playlists, cfg.mood.map,
+                                learner=learner)
+        self.player = PlayerThread(player, store=store)
+        self.control = ControlCore(self.player.ask, lambda: self.cfg.playlists.keys(),
+                                   self.vision_view, self.history, self.started,
+                                   lambda: self.cfg.player.max_volume, self.player.save_learned)
         stats = self.classifier.stats()
         logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
                     cfg.model_path(), f"{stats.size_bytes / 1024:.0f} KiB",
@@ -128,6 +143,7 @@ class Daemon:
         self.grabber.start()
         self.player.start()
         self.player.set_mood("away")
+        self.front_ends = FrontEnds.start(cfg, self.control)
         self.notifier.ready("starting")
         logger.info("moodbox running (pid %d); no frame is stored or sent anywhere", os.getpid())
         try:
@@ -175,21 +191,39 @@ class Daemon:
     def _process(self, grey, now: float, window: StatusWindow):
         result = self.vision.process(grey)
         window.frames += 1
+        self._frame_times.append(now)
         if not self._decided:
             self._decided = True
             self.notifier.status("first decision")  # `systemctl status` shows it; so does probe
         if not result.usable:
+            self._see(0, None)
             return result
         window.detect_ms.append(result.detect_ms)
         probs = result.probs  # the followed face, or every listener fused (faces.listeners)
         if result.emotion is not None:
             window.infer_ms.append(result.infer_ms)
         decision = self.smoother.update(now, probs)
+        self._see(len(result.boxes), decision)
         if decision.changed:
             logger.info("mood -> %s (smoothed %s %.2f)", decision.stable,
                         decision.leader or "-", decision.leader_p)
+            self.history.add(MoodSwitch(now, decision.stable, decision.leader or "",
+                                        decision.leader_p))
             self.player.set_mood(decision.stable)
         return result
+
+    def _see(self, faces: int, decision) -> None:
+        """Publish what this frame showed, for `moodbox status` (one reference swap)."""
+        t = self._frame_times
+        fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 0.0
+        emotion, p = "", 0.0
+        if decision is not None and decision.smoothed is not None:
+            top = int(decision.smoothed.argmax())
+            emotion, p = self.smoother.classes[top], float(decision.smoothed[top])
+        self._view = VisionView(emotion, p, faces, fps)
+
+    def vision_view(self) -> VisionView:
+        return replace(self._view, camera=self.grabber.stats.state)
 
     def _healthy(self, now: float, last_frame_at: float) -> bool:
         """Frames progress, or the camera is known to be down and being retried."""
@@ -253,6 +287,9 @@ class Daemon:
         else:
             self.smoother.reconfigure(new.mood)
         self.player.update_library(new.player, load_playlists(new.playlists), new.mood.map)
+        for section in ("control", "web", "buttons"):
+            if getattr(new, section) != getattr(old, section):
+                logger.warning("%s: changes take effect at the next restart", section)
         if new.camera != old.camera and self.source_override is None:
             self.grabber.stop(timeout=2.0)
             self.grabber = FrameGrabber(self._source_factory(new.camera, None), new.camera).start()
@@ -265,6 +302,8 @@ class Daemon:
         failsafe.daemon = True
         if self._hard_exit:
             failsafe.start()
+        if self.front_ends is not None:
+            self.front_ends.close()
         fade = min(self.cfg.player.fade_ms, SHUTDOWN.fade_ms) if self.cfg else 0
         self.player.stop(fade_ms=fade, timeout=SHUTDOWN.player_s)
         self.grabber.stop(timeout=SHUTDOWN.camera_s)

@@ -64,6 +64,16 @@ TONES = {"angry": 300, "disgust": 350, "fear": 400, "happy": 880, "sad": 440, "s
          "neutral": 500, "favourites": 250}
 
 
+def control_socket_path(tmp_path: Path) -> str:
+    """tmp_path/ctl.sock, or a short /tmp path when that is too long for a Unix socket."""
+    path = str(tmp_path / "ctl.sock")
+    if len(path) > 100:
+        import tempfile
+
+        path = str(Path(tempfile.mkdtemp(prefix="mbx")) / "ctl.sock")
+    return path
+
+
 def make_setup(tmp_path: Path, photo: Path, **overrides) -> Path:
     """A config with one tone playlist per emotion and a replay folder of `photo`."""
     frames = tmp_path / "frames"
@@ -83,6 +93,8 @@ def make_setup(tmp_path: Path, photo: Path, **overrides) -> Path:
         "player": {"fade_ms": 200, "away": "stop", "volume": 0.8},
         "playlists": playlists,
         "daemon": {"status_every_s": 1.0},
+        # its own control socket: never a shared default path between test runs
+        "control": {"socket": control_socket_path(tmp_path)},
     }
     for key, value in overrides.items():
         section, _, field = key.partition("__")

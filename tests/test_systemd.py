@@ -62,3 +62,46 @@ def test_unit_matches_the_code_it_runs():
     assert {"video", "audio"} <= set(o["SupplementaryGroups"][0].split())
     assert o["PrivateDevices"] == ["no"]  # camera and sound device nodes must stay visible
     assert o["ProtectSystem"] == ["strict"]  # the steady state writes nothing anyway
+
+
+def test_unit_gives_the_control_socket_and_state_their_directories():
+    """The daemon's default socket is the unit's RuntimeDirectory; learned skips go to its
+    StateDirectory; no network unless the web drop-in lifts it."""
+    import os
+
+    from moodbox.config import ControlConfig
+    from moodbox.control.learning import state_directory
+    from moodbox.control.socket import default_socket_paths, server_socket_path
+
+    o = unit_options()
+    assert o["RuntimeDirectory"] == ["moodbox"] and o["StateDirectory"] == ["moodbox"]
+    assert o["Group"] == ["moodbox"]  # the socket's group: users in it may steer the box
+    assert o["RuntimeDirectoryMode"] == ["0750"]
+    assert o["PrivateNetwork"] == ["yes"]
+    env = {"RUNTIME_DIRECTORY": "/run/moodbox", "STATE_DIRECTORY": "/var/lib/moodbox"}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        assert str(server_socket_path(ControlConfig())) == "/run/moodbox/control.sock"
+        assert str(state_directory()) == "/var/lib/moodbox"
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    # a CLI run by a user (no $RUNTIME_DIRECTORY) still looks there
+    assert Path("/run/moodbox/control.sock") in default_socket_paths()
+    web = (REPO / "systemd" / "moodbox-web.conf").read_text()
+    assert "PrivateNetwork=no" in web and "AF_INET" in web
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd is not installed")
+def test_unit_with_the_web_drop_in_verifies(tmp_path):
+    exe = Path(sys.executable).parent / "moodbox"
+    if not exe.exists():
+        pytest.skip("moodbox console script not installed (pip install -e .)")
+    drop_in = (REPO / "systemd" / "moodbox-web.conf").read_text().replace("[Service]\n", "")
+    unit = tmp_path / "moodbox.service"
+    text = UNIT.read_text().replace("/opt/moodbox/venv/bin/moodbox", str(exe))
+    unit.write_text(text.replace("[Install]", drop_in + "\n[Install]"))
+    r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
+    problems = [l for l in (r.stdout + r.stderr).splitlines() if "moodbox.service" in l]
+    assert r.returncode == 0 and not problems, r.stdout + r.stderr

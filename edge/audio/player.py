@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
 from moodbox.audio.backend import AudioBackend, AudioError, AudioPermissionError, TrackError
 from moodbox.audio.playlists import Playlist, TrackQueue
 from moodbox.config import PlayerConfig, QuietHoursConfig, playlists_for
+from moodbox.control.learning import SkipLearner
 from moodbox.vocabulary import AWAY
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,13 @@ class PlayerStatus:
     playlist: str
     track: str
     volume: float
+    track_path: str = ""
+    paused: bool = False              # paused by the owner (not by away)
+    hold: str = ""                    # the playlist held by the owner, whatever the mood
+    hold_left_s: float | None = None  # None: held until released
+    owner_volume: float | None = None
+    quiet_hours: bool = False
+    played_less: Mapping[str, int] = field(default_factory=dict)
 
 
 def quiet_now(q: QuietHoursConfig, minute_of_day: int) -> bool:
@@ -41,12 +49,19 @@ class PlaylistPlayer:
     often. Times come from the caller (monotonic `now`, local `minute_of_day`)."""
 
     STALL_S = 4.0  # playing, yet the position has not moved for this long: device lost
+    SKIP_FADE_MS = 300  # an owner's skip, hold or release fades this fast at most
 
     def __init__(self, backend: AudioBackend, cfg: PlayerConfig,
                  playlists: Mapping[str, Playlist], mood_map: Mapping[str, tuple[str, ...]],
-                 rng: random.Random | None = None):
+                 rng: random.Random | None = None, learner: SkipLearner | None = None):
         self.backend = backend
         self._rng = rng or random.Random()
+        self.learner = learner or SkipLearner()
+        self.owner_paused = False
+        self.owner_volume: float | None = None
+        self.hold = ""
+        self.hold_until: float | None = None
+        self._skipped = False
         self.cfg = cfg
         self.playlists: dict[str, Playlist] = {}
         self.mood_map: Mapping[str, tuple[str, ...]] = {}
@@ -91,6 +106,8 @@ class PlaylistPlayer:
         """The playlist for `mood` (config's one answer, `playlists_for`); "away" with
         nothing mapped keeps the current playlist; a mapped name that is not loaded falls
         back to the default playlist."""
+        if self.hold and self.hold in self.playlists:
+            return self.hold
         names = playlists_for(self.mood_map, self.cfg.default_playlist, mood)
         if not names:
             return self.playlist or self.cfg.default_playlist
@@ -105,7 +122,11 @@ class PlaylistPlayer:
     def set_mood(self, mood: str, now: float) -> None:
         """The stable mood changed: follow it as config says."""
         previous, self.mood = self.mood, mood
-        if mood == AWAY:
+        if self.owner_paused:  # the owner's pause wins; the new playlist waits for resume
+            target = self._choose(mood)
+            self._pending = None if target == self.playlist else target
+            return
+        if mood == AWAY and not self.hold:  # a held playlist plays on, away or not
             action = self.cfg.away
             if action == "pause":
                 self._safe(self.backend.pause)
@@ -130,15 +151,82 @@ class PlaylistPlayer:
         if self.state == "playing" and self.cfg.on_change == "fade":
             self._begin_fade(now)
 
-    def _begin_fade(self, now: float) -> None:
-        self._safe(lambda: self.backend.fadeout(self.cfg.fade_ms))
+    def _begin_fade(self, now: float, fade_ms: int | None = None) -> None:
+        fade_ms = self.cfg.fade_ms if fade_ms is None else fade_ms
+        self._safe(lambda: self.backend.fadeout(fade_ms))
         self.state = "fading"
-        self._fade_deadline = now + self.cfg.fade_ms / 1000.0 + 0.5
+        self._fade_deadline = now + fade_ms / 1000.0 + 0.5
+
+    # --- the owner's commands (control socket, page, buttons) ---------------
+    def skip(self, now: float) -> bool:
+        """Next track from the same playlist; the skipped one plays less in this mood.
+        A skip also ends an owner's pause. False when nothing was playing."""
+        if self.track is None or self.state not in ("playing", "fading", "paused"):
+            return False
+        if self.cfg.learn_from_skips:
+            self.learner.skipped(self.mood, self.track, now)
+        self._skipped = True
+        self._pending = self._pending or self.playlist
+        if self.state == "paused":
+            self._safe(self.backend.stop)
+            self.state = "idle"
+        else:
+            self._begin_fade(now, min(self.cfg.fade_ms, self.SKIP_FADE_MS))
+        self.owner_paused = False
+        return True
+
+    def pause(self, now: float) -> None:
+        self.owner_paused = True
+        if self.state in ("playing", "fading") and self.track is not None:
+            self._safe(self.backend.pause)
+        self.state = "paused"
+
+    def resume(self, now: float) -> None:
+        if not self.owner_paused and not (self.state == "paused" and self.mood == AWAY):
+            return
+        self.owner_paused = False
+        if self.track is not None and self.state == "paused":
+            self._safe(self.backend.resume)
+            self.state = "playing"
+            if self._pending and self._pending != self.playlist:
+                self._begin_fade(now)
+        else:
+            self.state, self.track = "idle", None
+
+    def set_owner_volume(self, level: float | None) -> None:
+        """The owner's volume (0..1, None: config's); max_volume and quiet hours still cap it."""
+        self.owner_volume = None if level is None else min(1.0, max(0.0, float(level)))
+
+    def hold_playlist(self, name: str, until: float | None, now: float) -> None:
+        """Play `name` whatever the mood, until `until` (monotonic) or release."""
+        if name not in self.playlists:
+            raise KeyError(name)
+        self.hold, self.hold_until = name, until
+        self._retarget(now)
+
+    def release(self, now: float) -> None:
+        if not self.hold:
+            return
+        self.hold, self.hold_until = "", None
+        self._retarget(now)
+
+    def _retarget(self, now: float) -> None:
+        """After a hold or release: move to the playlist that now applies, quickly."""
+        target = self._choose(self.mood)
+        if target == self.playlist and self.track is not None:
+            self._pending = None
+            return
+        self._pending = target
+        if self.state == "playing":
+            self._begin_fade(now, min(self.cfg.fade_ms, self.SKIP_FADE_MS))
+        elif self.state in ("stopped", "quiet"):
+            self.state = "idle"
 
     def target_volume(self, minute_of_day: int) -> float:
         cfg = self.cfg
         pl = self.playlists.get(self.playlist)
-        v = cfg.volume * (pl.volume if pl else 1.0)
+        base = cfg.volume if self.owner_volume is None else self.owner_volume
+        v = base * (pl.volume if pl else 1.0)
         if self.mood == AWAY and cfg.away == "lower":
             v = min(v, cfg.away_volume)
         v = min(v, cfg.max_volume)
@@ -148,6 +236,9 @@ class PlaylistPlayer:
 
     # --- the clock -------------------------------------------------------
     def tick(self, now: float, minute_of_day: int) -> None:
+        if self.hold_until is not None and now >= self.hold_until:
+            logger.info("hold of %s ended; following the mood again", self.hold)
+            self.release(now)
         if not self.device_open:
             if now < self._next_retry:
                 return
@@ -181,6 +272,8 @@ class PlaylistPlayer:
         if self.track is not None or self.state in ("playing", "fading"):
             self._pending = self._pending or self.playlist or self._choose(self.mood)
             self.state, self.track = "idle", None
+        if self.owner_paused:
+            self.state = "paused"
         return True
 
     def _lose_device(self, reason: str, now: float) -> None:
@@ -214,6 +307,8 @@ class PlaylistPlayer:
                 self._check_stall(now)
                 return
             self.state = "idle"  # the track ended
+            if self.track is not None and not self._skipped:
+                self.learner.played_through(self.mood, self.track)
         if self.state == "idle":
             self._start_next(now)
 
@@ -234,6 +329,7 @@ class PlaylistPlayer:
                     logger.warning("playlist %s has nothing playable; playing %s instead", target, name)
                     self._nothing_logged.add(target)
                 self.playlist, self.track, self.state = name, track, "playing"
+                self._skipped = False
                 self._started_at, self._last_pos, self._pos_since = now, -1, now
                 logger.info("playing %s from %s (mood %s)", track.name, name, self.mood)
                 return
@@ -253,8 +349,11 @@ class PlaylistPlayer:
     def _play_from(self, name: str, now: float) -> Path | None:
         q = self._queues[name]
         fade_in = self.cfg.fade_ms if self.cfg.on_change == "fade" else 0
+        mood = self.mood
+        weight = ((lambda t: self.learner.weight(mood, t)) if self.cfg.learn_from_skips
+                  else None)
         for _ in range(len(q.tracks)):
-            track = q.next()
+            track = q.next(weight)
             if track is None:
                 return None
             try:
@@ -293,10 +392,18 @@ class PlaylistPlayer:
         self.device_open = False
         self.state = "stopped"
 
-    def status(self, minute_of_day: int) -> PlayerStatus:
+    def status(self, minute_of_day: int, now: float | None = None) -> PlayerStatus:
         state = self.state if self.device_open else "no-device"
+        left = None
+        if self.hold and self.hold_until is not None and now is not None:
+            left = round(max(0.0, self.hold_until - now), 1)
         return PlayerStatus(state, self.mood, self.playlist,
                             self.track.name if self.track else "",
-                            round(self.target_volume(minute_of_day), 2))
+                            round(self.target_volume(minute_of_day), 2),
+                            track_path=str(self.track) if self.track else "",
+                            paused=self.owner_paused, hold=self.hold, hold_left_s=left,
+                            owner_volume=self.owner_volume,
+                            quiet_hours=quiet_now(self.cfg.quiet_hours, minute_of_day),
+                            played_less=self.learner.played_less())
 
 

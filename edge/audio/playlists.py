@@ -5,7 +5,7 @@ import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Mapping
 from urllib.parse import unquote, urlparse
 
 from moodbox.config import PlaylistConfig
@@ -116,15 +116,29 @@ class TrackQueue:
         self.tracks = [t for t in self.tracks if t != track]
         self._round = [t for t in self._round if t != track]
 
-    def next(self) -> Path | None:
+    def next(self, weight: Callable[[Path], float] | None = None) -> Path | None:
+        """The next track. With `weight` (track -> 0..1, learned from skips) a track whose
+        turn comes is played with that probability, else passed over for this round; when
+        every track was passed over, the best-weighted of them plays."""
         if not self.tracks:
             return None
-        if not self._round:
-            self._round = list(self.tracks)
-            if self.shuffle:
-                self._rng.shuffle(self._round)
-                if len(self._round) > 1 and self._round[0] == self._last:
-                    self._round.append(self._round.pop(0))
-        track = self._round.pop(0)
+        passed: list[Path] = []
+        for _ in range(2 * len(self.tracks)):
+            if not self._round:
+                self._new_round()
+            track = self._round.pop(0)
+            w = 1.0 if weight is None else weight(track)
+            if w >= 1.0 or self._rng.random() < w:
+                self._last = track
+                return track
+            passed.append(track)
+        track = max(passed, key=weight)
         self._last = track
         return track
+
+    def _new_round(self) -> None:
+        self._round = list(self.tracks)
+        if self.shuffle:
+            self._rng.shuffle(self._round)
+            if len(self._round) > 1 and self._round[0] == self._last:
+                self._round.append(self._round.pop(0))

@@ -1,4 +1,5 @@
-"""moodbox: run the daemon, check a setup, classify photos, sort music, benchmark."""
+"""moodbox: run the daemon, steer it (status, skip, pause, volume, hold), check a setup,
+classify photos, sort music, benchmark."""
 from __future__ import annotations
 
 import argparse
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--recommend", type=int, default=0, metavar="N",
                    help="add the mapped playlist and N of its tracks to each face")
     k.set_defaults(func=cmd_classify)
+
+    from moodbox.control import cli as control_cli
+    control_cli.add_parsers(sub)
 
     from moodbox.catalog import cli as catalog_cli
     catalog_cli.add_parser(sub)

@@ -6,10 +6,12 @@ paths and reports every problem with its key path. Each stage receives only its 
 section.
 """
 from moodbox.config.loader import config_from_dict, find_config, load_config
-from moodbox.config.schema import (EX_CONFIG, CameraConfig, ClassifierConfig, Config, ConfigError,
-                                   DaemonConfig, FacesConfig, MoodConfig, PlayerConfig,
-                                   PlaylistConfig, QuietHoursConfig, playlists_for)
+from moodbox.config.schema import (EX_CONFIG, ButtonsConfig, CameraConfig, ClassifierConfig,
+                                   Config, ConfigError, ControlConfig, DaemonConfig, FacesConfig, MoodConfig, PlayerConfig,
+                                   PlaylistConfig, QuietHoursConfig, WebConfig, parse_listen,
+                                   playlists_for)
 
-__all__ = ["EX_CONFIG", "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
+__all__ = ["EX_CONFIG", "ButtonsConfig", "ControlConfig", "WebConfig", "parse_listen",
+           "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
            "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig",
            "QuietHoursConfig", "config_from_dict", "find_config", "load_config", "playlists_for"]

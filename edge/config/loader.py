@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from moodbox import assets
-from moodbox.config.schema import Config, ConfigError, PlaylistConfig, hhmm
+from moodbox.config.schema import Config, ConfigError, PlaylistConfig, hhmm, parse_listen
 from moodbox.vocabulary import MOODS
 
 
@@ -85,6 +85,12 @@ class _Loader:
             if choices and value not in choices:
                 self.err(path, f"must be one of {', '.join(choices)}, got '{value}'"
                          + (_hint(value, choices) if _hint(value, choices).startswith("; did") else ""))
+                return _INVALID
+            return value
+        if meta.get("kind") == "pin":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                self.err(path, f"must be a GPIO pin (a BCM number like 17 or a name like "
+                         f"GPIO17), got {_kind(value)}")
                 return _INVALID
             return value
         if hint == Union[int, str]:
@@ -227,6 +233,24 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
         ld.err("camera.retry_min_s", f"{c.retry_min_s} is above camera.retry_max_s {c.retry_max_s}")
     if c.type == "replay" and not c.path:
         ld.err("camera.path", "the replay camera needs a directory of images or a video file")
+    _check_controls(ld, cfg)
+
+
+def _check_controls(ld: _Loader, cfg: Config) -> None:
+    if len(os.fsencode(cfg.control.socket)) > 107:
+        ld.err("control.socket", "path is too long for a Unix socket (107 bytes at most)")
+    w = cfg.web
+    try:
+        parse_listen(w.listen)
+    except ValueError:
+        ld.err("web.listen", f"must be HOST:PORT like 0.0.0.0:8080, got '{w.listen}'")
+    if w.enabled and len(w.token) < 16:
+        ld.err("web.token", "the page needs a token of 16 characters or more when web.enabled "
+               "is true; make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
+    b = cfg.buttons
+    if b.enabled and b.skip == "" and b.pause == "":
+        ld.err("buttons", "buttons.enabled is true but neither buttons.skip nor buttons.pause "
+               "names a GPIO pin")
 
 
 def load_config(path: str | Path) -> Config:

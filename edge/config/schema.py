@@ -108,6 +108,8 @@ class PlayerConfig:
     driver: str = _opt("")
     device: str = _opt("")
     quiet_hours: QuietHoursConfig = _opt(QuietHoursConfig())
+    # a skipped track plays less often in that mood; kept in the state directory
+    learn_from_skips: bool = _opt(True)
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,36 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    """The local control socket (`moodbox status/skip/...`)."""
+
+    enabled: bool = _opt(True)
+    # "" = $RUNTIME_DIRECTORY/control.sock (systemd), else $XDG_RUNTIME_DIR/moodbox.sock,
+    # else /tmp/moodbox-UID.sock
+    socket: str = _opt("")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """The phone page and its JSON API (off by default; listens on the network)."""
+
+    enabled: bool = _opt(False)
+    listen: str = _opt("0.0.0.0:8080")
+    token: str = _opt("")
+
+
+@dataclass(frozen=True)
+class ButtonsConfig:
+    """GPIO push buttons (gpiozero); a pin is a BCM number or a name like "GPIO17"."""
+
+    enabled: bool = _opt(False)
+    skip: Union[int, str] = _opt("", kind="pin")
+    pause: Union[int, str] = _opt("", kind="pin")
+    pull_up: bool = _opt(True)
+    bounce_s: float = _opt(0.05, min=0.0, max=2.0)
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = _opt(CameraConfig())
     faces: FacesConfig = _opt(FacesConfig())
@@ -134,6 +166,9 @@ class Config:
     player: PlayerConfig = _opt(PlayerConfig())
     playlists: Mapping[str, PlaylistConfig] = _opt({})
     daemon: DaemonConfig = _opt(DaemonConfig())
+    control: ControlConfig = _opt(ControlConfig())
+    web: WebConfig = _opt(WebConfig())
+    buttons: ButtonsConfig = _opt(ButtonsConfig())
     source: str = ""  # the file it came from (not a config key)
 
     def playlists_for(self, mood: str) -> tuple[str, ...]:
@@ -166,3 +201,11 @@ def hhmm(text: str) -> int:
     if not m:
         raise ValueError(text)
     return int(m.group(1)) * 60 + int(m.group(2))
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'0.0.0.0:8080' or '[::]:8080' -> (host, port); ValueError for anything else."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(text)
+    return host.strip("[]") or "0.0.0.0", int(port)

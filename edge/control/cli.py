@@ -1,0 +1,153 @@
+"""`moodbox status|skip|pause|resume|volume|hold|release`: ask the running daemon."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from moodbox.control.socket import ControlClient, NoDaemon, default_socket_paths
+
+EX_OK, EX_FAILURE = 0, 1
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help="config file whose control.socket to use")
+        p.add_argument("--socket", help="the daemon's control socket (default: control.socket, "
+                       "/run/moodbox/control.sock, $XDG_RUNTIME_DIR/moodbox.sock)")
+        p.set_defaults(func=run_command)
+        return p
+
+    command("status", "what plays and why").add_argument(
+        "--json", action="store_true", help="one JSON object")
+    command("skip", "next track (the skipped one plays less in this mood)")
+    command("pause", "pause the music")
+    command("resume", "resume the music")
+    command("volume", "set the volume (0..1, still capped by max_volume and quiet hours)"
+            ).add_argument("level", type=float, metavar="LEVEL")
+    h = command("hold", "play this playlist whatever the mood")
+    h.add_argument("playlist", metavar="PLAYLIST")
+    h.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help="for M minutes (default: until `moodbox release`)")
+    command("release", "end a hold; follow the mood again")
+
+
+def socket_path(args: argparse.Namespace) -> Path:
+    """--socket, else the config's control.socket, else the first default that exists."""
+    if args.socket:
+        return Path(args.socket)
+    configured = _configured_socket(args.config)
+    if configured:
+        return configured
+    candidates = default_socket_paths()
+    return next((p for p in candidates if p.exists()), candidates[0])
+
+
+def _configured_socket(explicit: str | None) -> Path | None:
+    """control.socket from the config, read leniently: the rest of the file is the
+    daemon's business (and may name folders this user cannot read)."""
+    from moodbox.config import find_config
+
+    path = find_config(explicit)
+    try:
+        import yaml
+
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        value = (raw.get("control") or {}).get("socket") or ""
+    except (OSError, ValueError, AttributeError, UnicodeDecodeError):
+        return None
+    except Exception:  # noqa: BLE001 (yaml.YAMLError: the daemon reports it)
+        return None
+    if not value:
+        return None
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else path.resolve().parent / p
+
+
+def request_for(args: argparse.Namespace) -> dict:
+    if args.command == "volume":
+        return {"cmd": "volume", "level": args.level}
+    if args.command == "hold":
+        return {"cmd": "hold", "playlist": args.playlist, "minutes": args.minutes}
+    return {"cmd": args.command}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    client = ControlClient(socket_path(args))
+    try:
+        reply = client.request(request_for(args))
+    except NoDaemon as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EX_FAILURE
+    if not reply.get("ok"):
+        print(f"error: {reply.get('error', 'the daemon refused')}", file=sys.stderr)
+        return EX_FAILURE
+    status = reply.get("status") or {}
+    if args.command == "status":
+        print(json.dumps(status, indent=1) if args.json else summary(status))
+    else:
+        print(confirmation(args.command, reply, status))
+    return EX_OK
+
+
+def confirmation(command: str, reply: dict, status: dict) -> str:
+    if command == "skip":
+        return f"skipped {reply.get('skipped') or 'the track'}"
+    if command == "volume":
+        capped = reply.get("capped_at")
+        extra = f" (capped at max_volume {capped:.2f})" if capped is not None else ""
+        return f"volume {reply['volume']:.2f}{extra}; playing at {status.get('volume', 0):.2f}"
+    if command == "hold":
+        minutes = reply.get("minutes")
+        return f"holding {reply['hold']} " + (f"for {minutes:g} min" if minutes else
+                                              "until `moodbox release`")
+    if command == "release":
+        return f"released; following the mood ({status.get('mood')})"
+    return {"pause": "paused", "resume": "resumed"}.get(command, "done")
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.1f} h ago"
+
+
+def summary(s: dict) -> str:
+    """A short readable summary of a status snapshot."""
+    track = s.get("track")
+    if track:
+        tags = " - ".join(t for t in (track.get("artist"), track.get("title")) if t)
+        now = f"{track['name']}" + (f" ({tags})" if tags else "") + f" from {s.get('playlist')}"
+    else:
+        now = "nothing"
+    state = "paused" if s.get("paused") else s.get("state", "")
+    lines = [f"playing  {now} [{state}]"]
+    emo = s.get("emotion")
+    why = f"mood {s.get('mood')}"
+    if s.get("hold"):
+        left = s["hold"].get("remaining_s")
+        why = (f"held on {s['hold']['playlist']} "
+               + (f"for {left / 60:.0f} more min" if left is not None else "until release")
+               + f" (mood {s.get('mood')})")
+    history = s.get("history") or []
+    if history and not s.get("hold"):
+        h = history[0]
+        why += f" since {_ago(h['ago_s'])}"
+        if h.get("emotion"):
+            why += f" ({h['emotion']} {h['p']:.2f})"
+    lines.append(f"why      {why}")
+    lines.append("sees     " + (f"{emo['name']} ({emo['p']:.2f})" if emo else "no emotion yet")
+                 + f", {s.get('faces', 0)} face(s), camera {s.get('camera')}, {s.get('fps', 0):.1f} fps")
+    vol = f"volume   {s.get('volume', 0):.2f} (max {s.get('max_volume', 0):.2f}"
+    vol += ", quiet hours)" if s.get("quiet_hours") else ")"
+    lines.append(vol)
+    if s.get("learned_text"):
+        lines.append(f"learned  {s['learned_text']}")
+    if len(history) > 1:
+        lines.append("recent   " + "; ".join(f"{h['mood']} {_ago(h['ago_s'])}" for h in history[:5]))
+    lines.append(f"up       {_ago(s.get('uptime_s', 0)).replace(' ago', '')}")
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""The control core: the owner's commands and a status snapshot, through the player thread."""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, TypeVar
+
+from moodbox.audio.player import PlayerStatus, PlaylistPlayer
+from moodbox.control.learning import describe
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+PlayerCommand = Callable[[PlaylistPlayer, float], T]
+
+COMMANDS = ("status", "skip", "pause", "resume", "volume", "hold", "release")
+
+
+class ControlError(Exception):
+    """A command that cannot be done (unknown playlist, volume out of range, ...)."""
+
+
+@dataclass(frozen=True)
+class VisionView:
+    """What the main loop saw last; replaced whole on each frame (no lock needed)."""
+
+    emotion: str = ""          # the leading emotion of the smoothed probabilities
+    emotion_p: float = 0.0
+    faces: int = 0
+    fps: float = 0.0
+    camera: str = "starting"
+
+
+@dataclass(frozen=True)
+class MoodSwitch:
+    at: float      # monotonic
+    mood: str
+    emotion: str   # what caused it ("" for away)
+    p: float
+
+
+class MoodHistory:
+    """The last mood switches (the main loop appends; readers copy)."""
+
+    def __init__(self, size: int = 10):
+        self._items: deque[MoodSwitch] = deque(maxlen=size)
+
+    def add(self, switch: MoodSwitch) -> None:
+        self._items.append(switch)
+
+    def items(self) -> tuple[MoodSwitch, ...]:
+        return tuple(self._items)
+
+
+class ControlCore:
+    """Every front end (socket, page, buttons) calls `handle` or the methods below.
+
+    `run` executes a command on the player thread and returns its result (PlayerThread.ask
+    in the daemon, a direct call in tests). The other sources are read-only views;
+    `save_learned` persists the learned skips (after a skip, never in the steady state).
+    Times come from the caller: `now` is the monotonic clock."""
+
+    def __init__(self, run: Callable[[PlayerCommand], Any], playlists: Callable[[], Iterable[str]],
+                 vision: Callable[[], VisionView], history: MoodHistory, started: float,
+                 max_volume: Callable[[], float], save_learned: Callable[[], None] = lambda: None):
+        self._run = run
+        self._save_learned = save_learned
+        self._playlists = playlists
+        self._vision = vision
+        self._history = history
+        self._started = started
+        self._max_volume = max_volume
+
+    # --- commands ------------------------------------------------------------
+    def skip(self) -> dict:
+        def command(p: PlaylistPlayer, now: float) -> tuple[str, bool]:
+            track = p.track.name if p.track else ""
+            return track, p.skip(now)
+
+        track, done = self._run(command)
+        if not done:
+            raise ControlError("nothing is playing to skip")
+        self._save_learned()  # an owner action: the one time learned weights are written
+        logger.info("owner: skip %s", track)
+        return {"skipped": track}
+
+    def pause(self) -> dict:
+        self._run(lambda p, now: p.pause(now))
+        logger.info("owner: pause")
+        return {}
+
+    def resume(self) -> dict:
+        self._run(lambda p, now: p.resume(now))
+        logger.info("owner: resume")
+        return {}
+
+    def volume(self, level: Any) -> dict:
+        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 <= level <= 1.0:
+            raise ControlError(f"volume must be a number from 0 to 1, got {level!r}")
+        self._run(lambda p, now: p.set_owner_volume(float(level)))
+        cap = self._max_volume()
+        logger.info("owner: volume %.2f", level)
+        return {"volume": float(level), "capped_at": cap if level > cap else None}
+
+    def hold(self, playlist: Any, minutes: Any = None) -> dict:
+        names = sorted(self._playlists())
+        if not isinstance(playlist, str) or playlist not in names:
+            raise ControlError(f"no playlist {playlist!r}; playlists: {', '.join(names)}")
+        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+                                    or minutes <= 0):
+            raise ControlError(f"minutes must be a positive number, got {minutes!r}")
+        seconds = None if minutes is None else float(minutes) * 60.0
+        self._run(lambda p, now: p.hold_playlist(playlist, None if seconds is None else now + seconds, now))
+        logger.info("owner: hold %s %s", playlist,
+                    "until release" if minutes is None else f"for {minutes:g} min")
+        return {"hold": playlist, "minutes": minutes}
+
+    def release(self) -> dict:
+        self._run(lambda p, now: p.release(now))
+        logger.info("owner: release")
+        return {}
+
+    # --- the snapshot ---------------------------------------------------------
+    def status(self, now: float) -> dict:
+        """Everything `moodbox status --json` and the page show; JSON-ready."""
+        p: PlayerStatus = self._run(lambda pl, t: pl.status(_minute_of_day(), t))
+        v = self._vision()
+        track = None
+        if p.track_path:
+            track = {"path": p.track_path, "name": p.track, **track_tags(p.track_path)}
+        return {
+            "emotion": {"name": v.emotion, "p": round(v.emotion_p, 3)} if v.emotion else None,
+            "mood": p.mood,
+            "playlist": p.playlist or None,
+            "track": track,
+            "state": p.state,
+            "volume": p.volume,
+            "owner_volume": p.owner_volume,
+            "max_volume": self._max_volume(),
+            "paused": p.paused,
+            "hold": {"playlist": p.hold, "remaining_s": p.hold_left_s} if p.hold else None,
+            "camera": v.camera,
+            "faces": v.faces,
+            "fps": round(v.fps, 1),
+            "uptime_s": round(now - self._started, 1),
+            "quiet_hours": p.quiet_hours,
+            "history": [{"ago_s": round(now - s.at, 1), "mood": s.mood,
+                         "emotion": s.emotion or None, "p": round(s.p, 3)}
+                        for s in reversed(self._history.items())],
+            "learned": dict(p.played_less),
+            "learned_text": describe(p.played_less),
+            "playlists": sorted(self._playlists()),
+        }
+
+    # --- the one dispatcher -------------------------------------------------------
+    def handle(self, request: Mapping[str, Any], now: float) -> dict:
+        """{"cmd": NAME, ...args} -> {"ok": true, ...} or {"ok": false, "error": TEXT}."""
+        cmd = request.get("cmd") if isinstance(request, Mapping) else None
+        try:
+            if cmd == "status":
+                return {"ok": True, "status": self.status(now)}
+            if cmd in ("skip", "pause", "resume", "release"):
+                result = getattr(self, cmd)()
+            elif cmd == "volume":
+                result = self.volume(request.get("level"))
+            elif cmd == "hold":
+                result = self.hold(request.get("playlist"), request.get("minutes"))
+            else:
+                raise ControlError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+        except ControlError as exc:
+            return {"ok": False, "error": str(exc)}
+        except TimeoutError:
+            return {"ok": False, "error": "the player did not answer in time"}
+        return {"ok": True, **result, "status": self.status(now)}
+
+
+def _minute_of_day() -> int:
+    from moodbox.audio.thread import minute_of_day
+
+    return minute_of_day()
+
+
+@lru_cache(maxsize=64)
+def track_tags(path: str) -> dict:
+    """{"title": ..., "artist": ...} from the track's tags where it has them (mutagen)."""
+    try:
+        import mutagen
+    except ImportError:
+        return {}
+    try:
+        tags = mutagen.File(path, easy=True)
+    except Exception:  # noqa: BLE001 (a track with odd tags still plays)
+        return {}
+    out = {}
+    for key in ("title", "artist"):
+        values = (tags.get(key) if tags is not None and tags.tags is not None else None) or []
+        if values:
+            out[key] = str(values[0])
+    return out
