@@ -21,7 +21,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(arch=args.arch, width=args.width, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                       seed=args.seed, scale=args.scale, threads=args.threads,
-                      warmup_epochs=args.warmup_epochs, init_from=args.init_from or "")
+                      warmup_epochs=args.warmup_epochs, init_from=args.init_from or "",
+                      teacher_labels=args.teacher_labels or "",
+                      distill_weight=args.distill_weight if args.teacher_labels else 0.0,
+                      temperature=args.temperature)
     train_set, val_set = load_npz(args.train), load_npz(args.val)
     state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
     logger.info("best val accuracy %.4f at epoch %d; model in %s",
@@ -37,6 +40,27 @@ def cmd_average(args: argparse.Namespace) -> int:
                           seed=args.seed)
     logger.info("averaged %d models; batch-norm statistics from %d training batches; wrote %s",
                 len(done["models"]), done["batches"], args.out)
+    return 0
+
+
+def cmd_soft_labels(args: argparse.Namespace) -> int:
+    from moodbox.converter.data import load_npz
+    from moodbox.converter.distill import make_soft_labels, save_soft_labels
+
+    if args.threads:
+        import tensorflow as tf
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    train_set = load_npz(args.data)
+    val_set = load_npz(args.val) if args.val else None
+    labels, reports = make_soft_labels([Path(t) for t in args.teacher], train_set, val_set)
+    save_soft_labels(Path(args.out), labels)
+    for r in reports:
+        print(f"{r.name}: val accuracy {r.accuracy * 100:.2f}% one view, "
+              f"{r.accuracy_flip * 100:.2f}% flip-averaged")
+    print(f"wrote {args.out}: {len(labels.train_probs)} train"
+          + (f" and {len(labels.val_probs)} val" if labels.val_probs is not None else "")
+          + f" soft labels from {len(args.teacher)} teacher(s)")
     return 0
 
 
@@ -98,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init-from", default=None, metavar="MODEL",
                    help="start from this model's weights (same --arch/--width), e.g. for a "
                         "second, short, low-learning-rate cycle")
+    t.add_argument("--teacher-labels", default=None, metavar="NPZ",
+                   help="distil from these teacher soft labels (moodbox-convert soft-labels)")
+    t.add_argument("--distill-weight", type=float, default=0.7, metavar="A",
+                   help="with --teacher-labels: loss = (1-A) * smoothed cross-entropy on the "
+                        "true labels + A * T^2 * KL(teacher_T || student_T)")
+    t.add_argument("--temperature", type=float, default=3.0, metavar="T",
+                   help="with --teacher-labels: softening temperature")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("average", help="average checkpoints' weights (SWA), recompute batch norm")
@@ -106,6 +137,18 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", required=True, help="the averaged model (.keras)")
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_average)
+
+    s = sub.add_parser("soft-labels", help="teacher probabilities for distillation: "
+                                           "averaged over teachers and face + mirror")
+    s.add_argument("--teacher", nargs="+", required=True, metavar="MODEL",
+                   help="float Keras teachers (.keras/.h5), or soft-label NPZs made elsewhere "
+                        "for the same faces (e.g. by a PyTorch teacher)")
+    s.add_argument("--data", required=True, help="training NPZ the student will train on")
+    s.add_argument("--val", default=None, help="validation NPZ (also labelled, and the "
+                                               "teachers scored on it)")
+    s.add_argument("--out", required=True, help="soft-label NPZ to write")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads (0: all)")
+    s.set_defaults(func=cmd_soft_labels)
 
     c = sub.add_parser("convert", help="full-integer int8 TFLite conversion with self-check")
     c.add_argument("--model", required=True, help="Keras model (.keras or .h5)")

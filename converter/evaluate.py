@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodbox.converter.data import FaceSet, load_npz, overlap_mask
+from moodbox.converter.data import DataError, FaceSet, load_npz, overlap_mask
 from moodbox.vision.modelinfo import ModelInfo
 
 
@@ -48,7 +48,9 @@ class Evaluation:
     threads: int
     runtime: str
     info: ModelInfo
+    flip: Metrics | None = None  # face and its mirror image, probabilities averaged
     dedup: Metrics | None = None
+    dedup_flip: Metrics | None = None
     dedup_against: str = ""
     stats: dict = field(default_factory=dict)
 
@@ -60,10 +62,16 @@ class Evaluation:
                "classes": list(self.classes), "latency_ms": round(self.latency_ms, 3),
                "threads": self.threads, "runtime": self.runtime,
                "input_size": self.info.input_size, "scale": self.info.scale, **self.stats}
+        if self.flip is not None:
+            out.update(accuracy_flip=round(self.flip.accuracy, 4),
+                       macro_f1_flip=round(self.flip.macro_f1, 4),
+                       per_class_flip=self.flip.per_class, confusion_flip=self.flip.confusion)
         if self.dedup is not None:
             out["without_duplicates"] = {"against": self.dedup_against, "n": self.dedup.n,
                                          "accuracy": round(self.dedup.accuracy, 4),
                                          "macro_f1": round(self.dedup.macro_f1, 4)}
+            if self.dedup_flip is not None:
+                out["without_duplicates"]["accuracy_flip"] = round(self.dedup_flip.accuracy, 4)
         return out
 
     def report(self) -> str:
@@ -71,6 +79,9 @@ class Evaluation:
         lines = [f"model {self.model} on {self.data} ({m.n} faces, {self.runtime})",
                  f"accuracy {m.accuracy * 100:.2f}%   macro-F1 {m.macro_f1 * 100:.2f}%   "
                  f"latency {self.latency_ms:.3f} ms/face ({self.threads} thread)"]
+        if self.flip is not None:
+            lines.append(f"flip-averaged (face + mirror): accuracy {self.flip.accuracy * 100:.2f}%"
+                         f"   macro-F1 {self.flip.macro_f1 * 100:.2f}%")
         if self.dedup is not None:
             lines.append(f"without the {m.n - self.dedup.n} exact copies of {self.dedup_against} "
                          f"images: accuracy {self.dedup.accuracy * 100:.2f}% on {self.dedup.n}")
@@ -78,10 +89,13 @@ class Evaluation:
             if key in self.stats:
                 lines.append(f"{key}: {self.stats[key]:,}")
         lines.append("")
-        lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}")
+        flip = self.flip.per_class if self.flip is not None else {}
+        lines.append(f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"
+                     + (f"{'recall flip':>13}" if flip else ""))
         for name, row in m.per_class.items():
             lines.append(f"{name:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}"
-                         f"{row['f1']:>10.3f}{row['support']:>9d}")
+                         f"{row['f1']:>10.3f}{row['support']:>9d}"
+                         + (f"{flip[name]['recall']:>13.3f}" if flip else ""))
         lines.append("")
         lines.append("confusion (rows true, columns predicted): " + " ".join(c[:3] for c in self.classes))
         for name, row in zip(self.classes, m.confusion):
@@ -93,20 +107,23 @@ def _predict_tflite(path: Path, faces: FaceSet, threads: int, info: ModelInfo | 
     from moodbox.vision.classifier import EmotionClassifier
 
     clf = EmotionClassifier(path, threads=threads, info=info)
-    preds, times = np.empty(len(faces), dtype=np.int64), []
+    k = len(clf.classes)
+    plain, mirror = np.empty((len(faces), k), np.float32), np.empty((len(faces), k), np.float32)
+    times = []
     for i, face in enumerate(faces.x):
-        probs = clf.probabilities(face)
-        preds[i] = int(np.argmax(probs))
+        plain[i] = clf.probabilities(face)
         times.append(clf.last_ms)
+        mirror[i] = clf.probabilities(face[:, ::-1])
     stats = clf.stats()
-    return (preds, float(np.mean(times)) if times else 0.0, clf.runtime, clf.info,
+    return (plain, mirror, float(np.mean(times)) if times else 0.0, clf.runtime, clf.info,
             {"macs": stats.macs, "params": stats.params, "size_bytes": stats.size_bytes})
 
 
 def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | None):
     import tensorflow as tf
 
-    from moodbox.converter.convert import ConvertSettings, faces_to_input, load_keras_model, model_info_for
+    from moodbox.converter.convert import (ConvertSettings, _with_softmax, faces_to_input,
+                                           load_keras_model, model_info_for)
     from moodbox.converter.models import count_macs
 
     if threads:
@@ -118,7 +135,9 @@ def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | N
     model = load_keras_model(path)
     info = info or model_info_for(model, path, ConvertSettings())
     x = faces_to_input(faces.x, info)
-    preds = np.argmax(model.predict(x, batch_size=256, verbose=0), axis=1)
+    probs_model = _with_softmax(model)
+    plain = probs_model.predict(x, batch_size=256, verbose=0)
+    mirror = probs_model.predict(x[:, :, ::-1], batch_size=256, verbose=0)
     single = tf.function(lambda t: model(t, training=False))
     single(x[:1])
     reps = min(200, len(x))
@@ -126,7 +145,7 @@ def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | N
     for i in range(reps):
         single(x[i:i + 1]).numpy()
     latency = (time.perf_counter() - t0) * 1000.0 / max(1, reps)
-    return (preds, latency, "keras/tensorflow", info,
+    return (plain, mirror, latency, "keras/tensorflow", info,
             {"macs": count_macs(model), "params": int(model.count_params()),
              "size_bytes": path.stat().st_size})
 
@@ -142,15 +161,21 @@ def evaluate_path(model: Path, data: Path, threads: int = 1,
         info = ModelInfo(classes=base.classes, input_size=input_size or base.input_size,
                          scale=scale or base.scale)
     predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
-    preds, latency, runtime, info, stats = predict(model, faces, threads, info)
+    plain, mirror, latency, runtime, info, stats = predict(model, faces, threads, info)
+    if plain.shape[1] != len(faces.classes):
+        raise DataError(f"{model}: model has {plain.shape[1]} outputs but {data} has "
+                        f"{len(faces.classes)} classes")
+    preds = np.argmax(plain, axis=1)
+    preds_flip = np.argmax(plain + mirror, axis=1)  # the mean of the two views
     result = Evaluation(model=str(model), data=str(data), classes=faces.classes,
                         metrics=compute_metrics(faces.y, preds, faces.classes),
+                        flip=compute_metrics(faces.y, preds_flip, faces.classes),
                         latency_ms=latency, threads=threads, runtime=runtime, info=info,
                         stats=stats)
     if exclude_duplicates_of is not None:
-        dup = overlap_mask(faces, load_npz(exclude_duplicates_of))
-        keep = ~dup
+        keep = ~overlap_mask(faces, load_npz(exclude_duplicates_of))
         result.dedup = compute_metrics(faces.y[keep], preds[keep], faces.classes)
+        result.dedup_flip = compute_metrics(faces.y[keep], preds_flip[keep], faces.classes)
         result.dedup_against = str(exclude_duplicates_of)
     return result
 

@@ -35,16 +35,59 @@ class TrainConfig:
     scale: str = "unit"
     threads: int = 0  # 0: let TensorFlow decide
     init_from: str = ""  # start from this model's weights (a fine-tuning cycle)
+    teacher_labels: str = ""  # soft-label NPZ (moodbox-convert soft-labels): distillation
+    distill_weight: float = 0.0  # share of the loss from the teachers (0: none)
+    temperature: float = 1.0  # softening of teacher and student for the distillation term
 
 
 def paths_for(out: Path) -> dict[str, Path]:
-    """Files that go with a trained model: checkpoint, state and per-epoch log."""
+    """Files that go with a trained model: resume checkpoint, last epoch's weights, state
+    and per-epoch log. The checkpoint is compact (weights float32, SGD momentum float16:
+    4.2 MB for resnet32) so that a run's resume point can be committed."""
     stem = out.with_suffix("")
     return {
-        "checkpoint": Path(f"{stem}.ckpt.keras"),
+        "checkpoint": Path(f"{stem}.ckpt.npz"),
+        "last": Path(f"{stem}.last.keras"),
         "state": Path(f"{stem}.train.json"),
         "log": Path(f"{stem}.log.csv"),
     }
+
+
+def legacy_checkpoint(out: Path) -> Path:
+    """Full Keras checkpoint written before the compact one (still resumable)."""
+    return Path(f"{out.with_suffix('')}.ckpt.keras")
+
+
+def save_checkpoint(model, path: Path) -> None:
+    """Weights (exact) and optimizer state (iterations exact, momentum as float16), atomically."""
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    for i, var in enumerate(model.optimizer.variables):
+        value = np.asarray(var.numpy())
+        if value.ndim and value.dtype == np.float32:
+            value = value.astype(np.float16)
+        arrays[f"o{i}"] = value
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as fh:
+        np.savez(fh, **arrays)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(model, path: Path) -> None:
+    """Restore what save_checkpoint wrote into a built and compiled model."""
+    with np.load(path, allow_pickle=False) as data:
+        weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
+        opt_values = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
+    try:
+        model.set_weights(weights)
+    except ValueError as exc:
+        raise ValueError(f"{path}: checkpoint does not fit this architecture ({exc})") from None
+    model.optimizer.build(model.trainable_variables)
+    variables = model.optimizer.variables
+    if len(variables) != len(opt_values):
+        raise ValueError(f"{path}: checkpoint has {len(opt_values)} optimizer variables, "
+                         f"the optimizer {len(variables)}")
+    for var, value in zip(variables, opt_values):
+        var.assign(value.astype(var.dtype))
 
 
 def _keras():
@@ -128,7 +171,57 @@ def _to_model_range(unit_images, scale: str):
     return unit_images if scale == "unit" else unit_images * 2.0 - 1.0
 
 
-def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: int):
+def distill_targets(faces: FaceSet, teacher_probs: np.ndarray | None,
+                    temperature: float) -> np.ndarray:
+    """Training targets for distillation: [one-hot true label | teacher probabilities
+    softened at T] per face; without teacher labels (val, say) both halves are one-hot."""
+    from moodbox.converter.distill import soften
+
+    onehot = np.eye(len(faces.classes), dtype=np.float32)[faces.y]
+    soft = onehot if teacher_probs is None else soften(teacher_probs, temperature)
+    return np.concatenate([onehot, soft], axis=1)
+
+
+def make_loss(cfg: TrainConfig, n_cls: int):
+    """Label-smoothed cross-entropy on the true labels; with distillation, mixed with
+    KL(teacher_T || student_T) * T^2 (Hinton et al. 2015), weights (1 - A) and A."""
+    keras = _keras()
+    if not cfg.distill_weight:
+        return keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                    label_smoothing=cfg.label_smoothing)
+    ops = keras.ops
+    a, t, s = cfg.distill_weight, cfg.temperature, cfg.label_smoothing
+
+    def distillation_loss(target, logits):
+        onehot, teacher = target[:, :n_cls], target[:, n_cls:]
+        smooth = onehot * (1.0 - s) + s / n_cls
+        hard = -ops.sum(smooth * ops.log_softmax(logits, axis=-1), axis=-1)
+        teacher_log = ops.log(ops.clip(teacher, 1e-8, 1.0))
+        kl = ops.sum(teacher * (teacher_log - ops.log_softmax(logits / t, axis=-1)), axis=-1)
+        return (1.0 - a) * hard + a * t * t * kl
+
+    return distillation_loss
+
+
+def make_accuracy(cfg: TrainConfig, n_cls: int):
+    """Accuracy against the true label (the first n_cls target columns when distilling)."""
+    keras = _keras()
+    if not cfg.distill_weight:
+        return "accuracy"
+    ops = keras.ops
+
+    def true_label_accuracy(target, logits):
+        return ops.cast(ops.argmax(target[:, :n_cls], axis=-1) == ops.argmax(logits, axis=-1),
+                        "float32")
+
+    return keras.metrics.MeanMetricWrapper(true_label_accuracy, name="accuracy")
+
+
+def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: int,
+                  teacher=None):
+    """Augmented training batches and plain val batches. With `teacher` (SoftLabels),
+    targets carry the teacher's softened probabilities beside the one-hot labels; they
+    are flip-averaged, so they stay valid for a mirrored training face."""
     import tensorflow as tf
 
     n_cls = len(train.classes)
@@ -136,17 +229,21 @@ def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: in
 
     def prep(x, y):
         x = tf.cast(x, tf.float32)[..., None] / 255.0
-        return x, tf.one_hot(y, n_cls)
+        return x, (y if teacher is not None else tf.one_hot(y, n_cls))
 
     def aug(x, y):
         return _to_model_range(augment_batch(x, gen), cfg.scale), y
 
-    train_ds = (tf.data.Dataset.from_tensor_slices((train.x, train.y))
+    train_y, val_y = train.y, val.y
+    if teacher is not None:
+        train_y = distill_targets(train, teacher.train_probs, cfg.temperature)
+        val_y = distill_targets(val, teacher.val_probs, cfg.temperature)
+    train_ds = (tf.data.Dataset.from_tensor_slices((train.x, train_y))
                 .shuffle(len(train), seed=epoch_seed, reshuffle_each_iteration=True)
                 .batch(cfg.batch_size, drop_remainder=True)
                 .map(prep).map(aug)
                 .prefetch(2))
-    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, val.y)).batch(256).map(prep)
+    val_ds = (tf.data.Dataset.from_tensor_slices((val.x, val_y)).batch(256).map(prep)
               .map(lambda x, y: (_to_model_range(x, cfg.scale), y)).prefetch(2))
     return train_ds, val_ds
 
@@ -194,7 +291,8 @@ class EpochKeeper:
         else:
             self.state["epochs_since_best"] += 1
         self.state["epochs_done"] = epoch + 1
-        model.save(self.paths["checkpoint"])  # with optimizer state, for --resume
+        save_checkpoint(model, self.paths["checkpoint"])  # with optimizer state, for --resume
+        _save_inference_model(model, self.paths["last"], self.info)  # for weight averaging
         _atomic_json(self.paths["state"], self.state)
         logger.info("epoch %d/%d  loss %.4f  acc %.4f  val_acc %.4f  (best %.4f @ %d)  %.0fs",
                     epoch + 1, self.cfg.epochs, row["loss"] or 0, row["accuracy"] or 0, val_acc,
@@ -214,14 +312,88 @@ def _atomic_json(path: Path, data: dict) -> None:
 
 def _save_inference_model(model, out: Path, info: ModelInfo) -> None:
     """Save weights-only copy (no optimizer) to `out`, atomically, plus its sidecar."""
-    keras = _keras()
-    clone = keras.models.clone_model(model)
+    clone = type(model).from_config(model.get_config())  # without the compile settings
     clone.set_weights(model.get_weights())
     tmp = out.with_name(out.stem + ".tmp" + out.suffix)
     clone.save(tmp, include_optimizer=False) if out.suffix == ".h5" else clone.save(tmp)
     os.replace(tmp, out)
     from moodbox.vision.modelinfo import write_sidecar
     write_sidecar(out, info)
+
+
+def _compiled_model(cfg: TrainConfig, info: ModelInfo, steps: int):
+    """The architecture with SGD (warm-up + cosine) and the loss of `cfg`, untrained."""
+    keras = _keras()
+    model = models.build(cfg.arch, input_size=info.input_size, width=cfg.width)
+    opt = keras.optimizers.SGD(learning_rate=make_schedule(cfg, steps), momentum=0.9,
+                               nesterov=True, weight_decay=cfg.weight_decay)
+    n_cls = len(info.classes)
+    model.compile(optimizer=opt, loss=make_loss(cfg, n_cls), metrics=[make_accuracy(cfg, n_cls)])
+    return model
+
+
+def _resume(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
+    """(model, state) from the compact checkpoint, or a legacy full Keras one."""
+    keras = _keras()
+    paths = paths_for(out)
+    state = json.loads(paths["state"].read_text())
+    saved_cfg = state.get("config", {})
+    changed = {k: (saved_cfg.get(k), v) for k, v in asdict(cfg).items()
+               if k in saved_cfg and saved_cfg[k] != v}
+    if changed:
+        logger.warning("resuming with changed settings (was, now): %s", changed)
+    if paths["checkpoint"].exists():
+        model = _compiled_model(cfg, info, steps)
+        load_checkpoint(model, paths["checkpoint"])
+    else:
+        make_schedule(cfg, steps)  # registers the schedule class for loading
+        model = keras.models.load_model(legacy_checkpoint(out))
+    if not out.exists() and state.get("best_epoch"):
+        # e.g. a fresh clone: the resume point was committed, the best model was not
+        logger.warning("best model %s (epoch %d) is missing; the best is chosen again from "
+                       "the epochs after %d", out, state["best_epoch"], state["epochs_done"])
+        state.update(best_val_accuracy=-1.0, best_epoch=0, epochs_since_best=0)
+    logger.info("resuming %s after epoch %d (best val %.4f at epoch %d)", out,
+                state["epochs_done"], state["best_val_accuracy"], state["best_epoch"])
+    return model, state
+
+
+def _fresh(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
+    keras = _keras()
+    for p in [*paths_for(out).values(), legacy_checkpoint(out)]:
+        p.unlink(missing_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    model = _compiled_model(cfg, info, steps)
+    if cfg.init_from:
+        source = keras.models.load_model(cfg.init_from, compile=False)
+        try:
+            model.set_weights(source.get_weights())
+        except ValueError as exc:
+            raise ValueError(f"--init-from {cfg.init_from}: not a {cfg.arch} model of "
+                             f"width {cfg.width} ({exc})") from None
+        logger.info("starting from the weights of %s", cfg.init_from)
+    state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0,
+             "epochs_since_best": 0, "config": asdict(cfg),
+             "params": int(model.count_params()), "macs": models.count_macs(model)}
+    logger.info("%s: %s parameters, %.1f M MACs per face", model.name,
+                f"{state['params']:,}", state["macs"] / 1e6)
+    return model, state
+
+
+def _teacher_labels(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet):
+    if not cfg.distill_weight:
+        return None
+    from moodbox.converter.distill import load_soft_labels
+
+    if not cfg.teacher_labels:
+        raise ValueError("--distill-weight needs --teacher-labels (a soft-label NPZ)")
+    if not 0.0 < cfg.distill_weight <= 1.0 or cfg.temperature <= 0:
+        raise ValueError("--distill-weight must lie in (0, 1] and --temperature be positive")
+    labels = load_soft_labels(Path(cfg.teacher_labels), train_set, val_set)
+    logger.info("distilling from %s: weight %.2f, temperature %.1f (teachers: %s)",
+                cfg.teacher_labels, cfg.distill_weight, cfg.temperature,
+                ", ".join(map(str, labels.provenance.get("teachers", ["?"]))))
+    return labels
 
 
 def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
@@ -233,53 +405,29 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, cfg.threads))
+    teacher = _teacher_labels(cfg, train_set, val_set)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = paths_for(out)
     steps = len(train_set) // cfg.batch_size
     info = ModelInfo(classes=train_set.classes, input_size=int(train_set.x.shape[1]),
                      scale=cfg.scale, extra={"arch": cfg.arch})
-    if resume and paths["checkpoint"].exists() and paths["state"].exists():
-        state = json.loads(paths["state"].read_text())
-        saved_cfg = state.get("config", {})
-        if saved_cfg and saved_cfg != asdict(cfg):
-            diff = {k: (saved_cfg.get(k), v) for k, v in asdict(cfg).items() if saved_cfg.get(k) != v}
-            logger.warning("resuming with changed settings (was, now): %s", diff)
-        make_schedule(cfg, steps)  # registers the schedule class for loading
-        model = keras.models.load_model(paths["checkpoint"])
-        logger.info("resuming %s after epoch %d (best val %.4f at epoch %d)", out,
-                    state["epochs_done"], state["best_val_accuracy"], state["best_epoch"])
+    resumable = paths["checkpoint"].exists() or legacy_checkpoint(out).exists()
+    if resume and resumable and paths["state"].exists():
+        model, state = _resume(out, cfg, info, steps)
         if state.get("stopped_early") or state["epochs_done"] >= cfg.epochs:
+            if not out.exists():
+                logger.warning("run finished but %s is missing: writing the last epoch's "
+                               "weights there", out)
+                _save_inference_model(model, out, info)
             logger.info("nothing to do: run already finished")
             return state
     else:
         if resume:
             logger.info("no checkpoint at %s; starting fresh", paths["checkpoint"])
-        for p in paths.values():
-            p.unlink(missing_ok=True)
-        keras.utils.set_random_seed(cfg.seed)
-        model = models.build(cfg.arch, input_size=info.input_size, width=cfg.width)
-        if cfg.init_from:
-            source = keras.models.load_model(cfg.init_from, compile=False)
-            try:
-                model.set_weights(source.get_weights())
-            except ValueError as exc:
-                raise ValueError(f"--init-from {cfg.init_from}: not a {cfg.arch} model of "
-                                 f"width {cfg.width} ({exc})") from None
-            logger.info("starting from the weights of %s", cfg.init_from)
-        opt = keras.optimizers.SGD(learning_rate=make_schedule(cfg, steps), momentum=0.9,
-                                   nesterov=True, weight_decay=cfg.weight_decay)
-        model.compile(optimizer=opt,
-                      loss=keras.losses.CategoricalCrossentropy(
-                          from_logits=True, label_smoothing=cfg.label_smoothing),
-                      metrics=["accuracy"])
-        state = {"epochs_done": 0, "best_val_accuracy": -1.0, "best_epoch": 0,
-                 "epochs_since_best": 0, "config": asdict(cfg),
-                 "params": int(model.count_params()), "macs": models.count_macs(model)}
-        logger.info("%s: %s parameters, %.1f M MACs per face", model.name,
-                    f"{state['params']:,}", state["macs"] / 1e6)
+        model, state = _fresh(out, cfg, info, steps)
     start = state["epochs_done"]
     keras.utils.set_random_seed(cfg.seed + start)
-    train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start)
+    train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start, teacher)
     keeper = EpochKeeper(out, cfg, info, state)
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start,
               callbacks=[keeper.callback], shuffle=False,

@@ -37,7 +37,7 @@ def trained(workdir) -> Path:
 def test_train_writes_model_checkpoint_log_and_sidecar(trained):
     d = trained.parent
     assert trained.is_file()
-    assert (d / "tiny.ckpt.keras").is_file()
+    assert (d / "tiny.ckpt.npz").is_file() and (d / "tiny.last.keras").is_file()
     state = json.loads((d / "tiny.train.json").read_text())
     assert state["epochs_done"] == 1 and state["params"] > 0 and state["macs"] > 0
     rows = list(csv.DictReader((d / "tiny.log.csv").open()))
@@ -48,7 +48,7 @@ def test_train_writes_model_checkpoint_log_and_sidecar(trained):
 
 def test_resume_continues_where_it_stopped(trained, workdir, tmp_path):
     import shutil
-    for f in ("tiny.keras", "tiny.ckpt.keras", "tiny.train.json", "tiny.log.csv", "tiny.json"):
+    for f in ("tiny.keras", "tiny.ckpt.npz", "tiny.train.json", "tiny.log.csv", "tiny.json"):
         shutil.copy(workdir / f, tmp_path / f)
     code = convert_cli(["train", "--train", str(workdir / "train.npz"), "--val", str(workdir / "val.npz"),
                         "--out", str(tmp_path / "tiny.keras"), "--arch", "tiny", "--epochs", "2",
@@ -59,12 +59,24 @@ def test_resume_continues_where_it_stopped(trained, workdir, tmp_path):
     assert json.loads((tmp_path / "tiny.train.json").read_text())["epochs_done"] == 2
 
 
-def test_convert_then_edge_classifier_agrees_with_float(trained, workdir, capsys):
+@pytest.fixture(scope="module")
+def converted(trained, workdir) -> tuple[Path, str]:
+    """The tiny model converted to int8, and what `convert` printed."""
+    import contextlib
+    import io
+
     out = workdir / "tiny_int8.tflite"
-    code = convert_cli(["convert", "--model", str(trained), "--calib", str(workdir / "calib.npz"),
-                        "--check", str(workdir / "val.npz"), "--out", str(out), "--calib-count", "200"])
-    text = capsys.readouterr().out
-    assert code == 0, text
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = convert_cli(["convert", "--model", str(trained), "--calib",
+                            str(workdir / "calib.npz"), "--check", str(workdir / "val.npz"),
+                            "--out", str(out), "--calib-count", "200"])
+    assert code == 0, printed.getvalue()
+    return out, printed.getvalue()
+
+
+def test_convert_then_edge_classifier_agrees_with_float(converted, trained, workdir):
+    out, text = converted
     assert "check: PASSED" in text
     clf = EmotionClassifier(out)  # the real interpreter the Pi uses, invoked below
     assert clf.input_dtype == np.int8 and clf.classes == FER_CLASSES
@@ -77,17 +89,17 @@ def test_convert_then_edge_classifier_agrees_with_float(trained, workdir, capsys
     assert np.mean(int8_pred == val.y) > 0.5
 
 
-def test_evaluate_json_and_plot(trained, workdir, capsys, tmp_path):
-    tfl = workdir / "tiny_int8.tflite"
-    if not tfl.exists():
-        pytest.skip("conversion test did not run")
+def test_evaluate_json_and_plot(converted, trained, workdir, capsys, tmp_path):
+    tfl, _ = converted
     png = tmp_path / "cm.png"
     assert convert_cli(["evaluate", "--model", str(tfl), "--data", str(workdir / "val.npz"),
                         "--json", "--plot", str(png), "--exclude-duplicates-of",
                         str(workdir / "train.npz")]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for key in ("accuracy", "macro_f1", "per_class", "confusion", "n", "latency_ms", "macs"):
+    for key in ("accuracy", "macro_f1", "per_class", "confusion", "n", "latency_ms", "macs",
+                "accuracy_flip", "per_class_flip", "confusion_flip"):
         assert key in result
+    assert result["accuracy_flip"] > 0.5  # the tiny model learnt mirrored gratings too
     assert result["n"] == 700
     assert np.array(result["confusion"]).sum() == 700
     assert set(result["per_class"]) == set(FER_CLASSES)

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The distilled emotion model (issue 10), from a clean clone, as one resumable sequence:
+#   teachers -> soft labels -> students (distilled, and a no-teacher control with the same
+#   epochs) -> second short cycle -> weight averaging -> int8 conversion -> evaluation.
+#
+#   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|finish]
+#
+# Every step skips what is already done and every training run resumes from its last
+# epoch (--resume), so after an interruption rerun the same command. Runs go two at a time
+# (one CPU thread each): the teachers together, then the two students together.
+#
+# Where things go:
+#   models/training/distill/  per run: <run>.log.csv (per-epoch log), <run>.train.json
+#       (settings, progress, best epoch), <run>.ckpt.npz (the compact resume point,
+#       4.2 MB for resnet32: weights float32, SGD momentum float16), <run>.keras (the best
+#       epoch's model, 2.9 MB; git-ignored: commit it with `git add -f` once the run has
+#       finished, since the next step needs it), soft-labels.npz, eval/*.json
+#   runs/distill/  averaged float models and their int8 conversions (not committed;
+#       the one that ships is copied to models/ by hand, after checking the targets)
+#
+# Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
+# TEACHER_SEEDS ("11 12"), EPOCHS (60), FT_EPOCHS (12), DISTILL_WEIGHT (0.7),
+# TEMPERATURE (3), THREADS (1 per run), CONVERT (the moodbox-convert command),
+# SHIPPED_TEACHER (models/emotion.keras, the shipped float model, is a teacher too; empty:
+# not); for a smoke run on synthetic faces also ARCH, WIDTH, RUN_DIR, OUT_DIR and
+# CONVERT_ARGS (extra convert options, e.g. "--min-agreement 0 --max-drop 100").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+D=${DATA:-../shared/data/fer2013}
+R=${RUN_DIR:-models/training/distill}
+OUT=${OUT_DIR:-runs/distill}
+ARCH=${ARCH:-resnet}
+WIDTH=${WIDTH:-32}
+FT_EPOCHS=${FT_EPOCHS:-12}
+SHIPPED_TEACHER=${SHIPPED_TEACHER-models/emotion.keras}
+CONVERT=${CONVERT:-moodbox-convert}
+THREADS=${THREADS:-1}
+TEACHER_SEEDS=${TEACHER_SEEDS:-"11 12"}
+EPOCHS=${EPOCHS:-60}
+A=${DISTILL_WEIGHT:-0.7}
+T=${TEMPERATURE:-3}
+STEP=${1:-all}
+SOFT=$R/soft-labels.npz
+mkdir -p "$R/eval" "$OUT"
+
+log() { echo "== $(date -u +%H:%M:%S) $*"; }
+
+finished() {  # a training run whose state says it is complete and whose best model is here
+  [ -f "$R/$1.keras" ] && python3 - "$R/$1.train.json" <<'EOF'
+import json, sys
+state = json.load(open(sys.argv[1]))
+sys.exit(0 if state.get("finished") or state.get("stopped_early") else 1)
+EOF
+}
+
+train_run() {  # name, then moodbox-convert train options
+  local name=$1; shift
+  if finished "$name"; then log "$name: done"; return 0; fi
+  log "$name: training (log $R/$name.log.csv)"
+  "$CONVERT" train --train "$D/train.npz" --val "$D/val.npz" --out "$R/$name.keras" \
+    --threads "$THREADS" --resume "$@" >> "$R/$name.out" 2>&1
+}
+
+teachers() {
+  local pids=()
+  for seed in $TEACHER_SEEDS; do
+    train_run "teacher-$ARCH$WIDTH-s$seed" --arch "$ARCH" --width "$WIDTH" --epochs "$EPOCHS" \
+      --seed "$seed" & pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
+}
+
+soft_labels() {
+  if [ -f "$SOFT" ]; then log "soft labels: done ($SOFT; delete it to remake)"; return 0; fi
+  local list=($SHIPPED_TEACHER)
+  for seed in $TEACHER_SEEDS; do
+    finished "teacher-$ARCH$WIDTH-s$seed" || { echo "teacher s$seed has not finished" >&2; exit 1; }
+    list+=("$R/teacher-$ARCH$WIDTH-s$seed.keras")
+  done
+  log "soft labels from ${list[*]}"
+  "$CONVERT" soft-labels --teacher "${list[@]}" --data "$D/train.npz" --val "$D/val.npz" \
+    --threads "$THREADS" --out "$SOFT" | tee "$R/soft-labels.txt"
+}
+
+student() {  # name, extra options (distillation or none); main run, then the short cycle
+  local name=$1; shift
+  train_run "$name" --arch "$ARCH" --width "$WIDTH" --epochs "$EPOCHS" --seed 1234 "$@"
+  train_run "$name-ft" --arch "$ARCH" --width "$WIDTH" --epochs "$FT_EPOCHS" --lr 0.008 \
+    --warmup-epochs 0 --patience "$FT_EPOCHS" --seed 4321 --init-from "$R/$name.keras" "$@"
+}
+
+students() {
+  [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
+  student student-distilled --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T" &
+  local p1=$!
+  student student-control & local p2=$!
+  wait "$p1"; wait "$p2"
+}
+
+finish_one() {  # average main + short cycle (best and last of each), convert, evaluate
+  local name=$1
+  if [ ! -f "$OUT/$name.keras" ]; then
+    log "$name: averaging"
+    "$CONVERT" average --models "$R/$name.keras" "$R/$name.last.keras" "$R/$name-ft.keras" \
+      "$R/$name-ft.last.keras" --train "$D/train.npz" --out "$OUT/$name.keras"
+  fi
+  if [ ! -f "$OUT/${name}_int8.tflite" ]; then
+    log "$name: int8"
+    "$CONVERT" convert --model "$OUT/$name.keras" --calib "$D/train.npz" --check "$D/val.npz" \
+      --out "$OUT/${name}_int8.tflite" --calib-count 1000 ${CONVERT_ARGS:-} | tee "$R/eval/$name.convert.txt"
+  fi
+  evaluate "$OUT/${name}_int8.tflite" "$name-int8"
+  evaluate "$OUT/$name.keras" "$name-float"
+}
+
+evaluate() {  # model, name -> $R/eval/name.json (flip-averaged too)
+  [ -f "$R/eval/$2.json" ] && return 0
+  log "evaluating $2"
+  "$CONVERT" evaluate --model "$1" --data "$D/val.npz" --exclude-duplicates-of "$D/train.npz" \
+    --json > "$R/eval/$2.json.tmp" && tail -n 1 "$R/eval/$2.json.tmp" > "$R/eval/$2.json"
+  rm -f "$R/eval/$2.json.tmp"
+}
+
+finish() {
+  evaluate models/emotion_int8.tflite shipped-int8
+  evaluate models/emotion.keras shipped-float
+  for name in student-control student-distilled; do
+    finished "$name-ft" || { echo "$name has not finished" >&2; exit 1; }
+    finish_one "$name"
+  done
+  python3 - "$R/eval" <<'EOF'
+import json, sys
+from pathlib import Path
+print(f"{'model':<26}{'val':>8}{'flip':>8}{'disgust':>9}{'fear':>7}{'MACs':>8}{'KiB':>7}")
+for f in sorted(Path(sys.argv[1]).glob("*.json")):
+    r = json.loads(f.read_text())
+    pc = r["per_class"]
+    print(f"{f.stem:<26}{r['accuracy']*100:>8.2f}{r['accuracy_flip']*100:>8.2f}"
+          f"{pc['disgust']['recall']:>9.3f}{pc['fear']['recall']:>7.3f}"
+          f"{r['macs']/1e6:>8.1f}{r['size_bytes']/1024:>7.0f}")
+EOF
+  echo "To ship (only if the targets in issue 10 are met): cp $OUT/student-distilled_int8.tflite" \
+       "models/emotion_int8.tflite (and its .json), $OUT/student-distilled.keras" \
+       "models/emotion.keras; python scripts/record_golden.py; rerun the tests."
+}
+
+case "$STEP" in
+  teachers) teachers ;;
+  soft-labels) soft_labels ;;
+  students) students ;;
+  finish) finish ;;
+  all) teachers; soft_labels; students; finish ;;
+  *) echo "usage: $0 [all|teachers|soft-labels|students|finish]" >&2; exit 2 ;;
+esac
