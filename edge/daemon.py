@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import statistics
 import threading
 import time
@@ -20,7 +19,8 @@ from moodbox.notify import Notifier
 from moodbox.audio.player import PlaylistPlayer
 from moodbox.audio.output import AudioOutput
 from moodbox.audio.thread import PlayerThread
-from moodbox.audio.playlists import load_playlists
+from moodbox.audio.playlists import LibraryWatch, load_playlists, sources_appeared
+from moodbox.signals import Requests
 from moodbox.vision.pipeline import FaceEmotionPipeline
 from moodbox.control.core import ControlCore, MoodHistory, MoodSwitch, VisionView
 from moodbox.control.learning import SkipStore
@@ -67,7 +67,8 @@ class Daemon:
 
     def __init__(self, config_path: Path, source_override: str | None = None,
                  duration_s: float | None = None, audio: AudioOutput | None = None,
-                 backend_factory=None, source_factory=None, hard_exit: bool = True):
+                 backend_factory=None, source_factory=None, hard_exit: bool = True,
+                 requests: Requests | None = None):
         self.config_path = config_path
         self.source_override = source_override
         self.duration_s = duration_s
@@ -76,8 +77,11 @@ class Daemon:
         self._backend_factory = backend_factory or (lambda c: self.audio.backend(c.player))
         self._source_factory = source_factory or make_source
         self._hard_exit = hard_exit
-        self._stop = threading.Event()
-        self._reload = threading.Event()
+        self._requests = requests or Requests()
+        self._stop = self._requests.stop
+        self._reload = self._requests.reload
+        self._watch = LibraryWatch()
+        self._pending: list[Path] = []
         self.notifier = Notifier()
         self.cfg: Config | None = None
         self.exit_reason = ""
@@ -105,6 +109,7 @@ class Daemon:
         self.control = ControlCore(self.player.ask, lambda: self.cfg.playlists.keys(),
                                    self.vision_view, self.history, self.started,
                                    lambda: self.cfg.player.max_volume, self.player.save_learned)
+        self._watch_library(playlists)
         stats = self.classifier.stats()
         logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
                     cfg.model_path(), f"{stats.size_bytes / 1024:.0f} KiB",
@@ -113,11 +118,22 @@ class Daemon:
         logger.info("camera: %s; playlists: %s", self.grabber.source.describe(),
                     ", ".join(f"{n} ({len(p.tracks)})" for n, p in playlists.items()))
 
-    def _install_signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+    def _watch_library(self, playlists) -> None:
+        """Remember the playlist sources that are missing (a late USB stick or NAS)."""
+        self._pending = [src for p in playlists.values() for src in p.pending]
+        self._watch.reset(time.monotonic(), pending=bool(self._pending))
+
+    def _recheck_library(self, now: float) -> None:
+        """A missing source appeared: load the playlists again; else look later (back-off)."""
+        back = sources_appeared(self._pending)
+        if not back:
+            self._watch.not_yet(now)
+            return
+        logger.info("playlist source %s is there now; loading the playlists again",
+                    ", ".join(str(s) for s in back))
+        playlists = load_playlists(self.cfg.playlists)
+        self.player.update_library(self.cfg.player, playlists, self.cfg.mood.map)
+        self._watch_library(playlists)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -126,6 +142,8 @@ class Daemon:
         self._reload.set()
 
     def run(self) -> int:
+        if not self._requests.installed:
+            self._requests.install()  # before anything slow: a signal now is honoured later
         try:
             cfg = load_config(self.config_path)
         except ConfigError as exc:
@@ -138,8 +156,9 @@ class Daemon:
             logger.error("cannot start: %s", exc)
             return EX_CONFIG
         self.cfg = cfg
-        if threading.current_thread() is threading.main_thread():
-            self._install_signals()
+        if self._stop.is_set() or self._reload.is_set():
+            logger.info("a %s was requested during start-up; doing it now",
+                        "stop" if self._stop.is_set() else "reload")
         self.grabber.start()
         self.player.start()
         self.player.set_mood("away")
@@ -169,6 +188,8 @@ class Daemon:
                 self._do_reload()
             frame = self.grabber.latest(timeout=0.25)
             now = time.monotonic()
+            if self._watch.due(now):
+                self._recheck_library(now)
             if frame is not None:
                 last = self._process(frame.grey, now, window)
                 last_frame_at = now
@@ -269,7 +290,7 @@ class Daemon:
             new = load_config(self.config_path)
             self._apply(new)
             logger.info("reload done")
-        except (ConfigError, ModelError, DetectorError) as exc:
+        except (ConfigError, ModelError, DetectorError, OSError) as exc:
             logger.error("reload rejected, keeping the running config: %s", exc)
         self.notifier.ready("reloaded")
 
@@ -286,7 +307,9 @@ class Daemon:
             self.smoother = EmotionSmoother(classifier.classes, new.mood, time.monotonic())
         else:
             self.smoother.reconfigure(new.mood)
-        self.player.update_library(new.player, load_playlists(new.playlists), new.mood.map)
+        playlists = load_playlists(new.playlists)
+        self.player.update_library(new.player, playlists, new.mood.map)
+        self._watch_library(playlists)
         for section in ("control", "web", "buttons"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("%s: changes take effect at the next restart", section)

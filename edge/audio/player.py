@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from moodbox.audio.backend import AudioBackend, AudioError, AudioPermissionError, TrackError
-from moodbox.audio.playlists import Playlist, TrackQueue
+from moodbox.audio.playlists import Playlist, TrackQueue, skipped_summary
 from moodbox.config import PlayerConfig, QuietHoursConfig, playlists_for
 from moodbox.control.learning import SkipLearner
 from moodbox.vocabulary import AWAY
@@ -50,6 +50,9 @@ class PlaylistPlayer:
 
     STALL_S = 4.0  # playing, yet the position has not moved for this long: device lost
     SKIP_FADE_MS = 300  # an owner's skip, hold or release fades this fast at most
+    SHORT_S = 1.0  # a track that ends sooner than this after starting counts as "short"
+    SHORT_RUN = 5  # this many short tracks in a row: nothing really plays, back off
+    BACKOFF_S, BACKOFF_MAX_S = 5.0, 300.0
 
     def __init__(self, backend: AudioBackend, cfg: PlayerConfig,
                  playlists: Mapping[str, Playlist], mood_map: Mapping[str, tuple[str, ...]],
@@ -80,6 +83,9 @@ class PlaylistPlayer:
         self._last_pos = -1
         self._pos_since = 0.0
         self._started_at = 0.0
+        self._short_run = 0
+        self._hold_until = 0.0
+        self._backoff_s = self.BACKOFF_S
         self.fatal = ""
         self.update_library(cfg, playlists, mood_map)
 
@@ -95,9 +101,10 @@ class PlaylistPlayer:
         self._nothing_logged.clear()
         if self.state == "quiet":
             self.state = "idle"  # new playlists: try again
+        self._short_run, self._hold_until, self._backoff_s = 0, 0.0, self.BACKOFF_S
         for p in self.playlists.values():
-            for s in p.skipped:
-                logger.warning("playlist %s: skipping %s: %s", p.name, s.path, s.reason)
+            for line in skipped_summary(p):  # one line per source, not one per file
+                logger.warning("%s", line)
         if self.playlist and self.playlist not in self.playlists:
             self._pending = self._choose(self.mood)
 
@@ -309,8 +316,24 @@ class PlaylistPlayer:
             self.state = "idle"  # the track ended
             if self.track is not None and not self._skipped:
                 self.learner.played_through(self.mood, self.track)
-        if self.state == "idle":
+            self._count_short(now)
+        if self.state == "idle" and now >= self._hold_until:
             self._start_next(now)
+
+    def _count_short(self, now: float) -> None:
+        """Tracks that end at once (zero-length, a few ms) would start ~20 times a second:
+        after SHORT_RUN of them in a row, wait BACKOFF_S (doubling) before the next."""
+        if now - self._started_at >= self.SHORT_S:
+            self._short_run, self._backoff_s = 0, self.BACKOFF_S
+            return
+        self._short_run += 1
+        if self._short_run >= self.SHORT_RUN:
+            logger.warning("playlist %s: %d tracks in a row ended within %.0f s of starting "
+                           "(empty or very short files?); waiting %.0f s before the next",
+                           self.playlist, self._short_run, self.SHORT_S, self._backoff_s)
+            self._hold_until = now + self._backoff_s
+            self._backoff_s = min(self.BACKOFF_MAX_S, self._backoff_s * 2)
+            self._short_run = 0
 
     def _check_stall(self, now: float) -> None:
         pos = self.backend.position_ms()

@@ -10,6 +10,8 @@ import numpy as np
 
 from moodbox.camera.source import (CameraError, CameraTimeout, CameraUnavailable, EndOfStream, Frame,
                                    FrameSource, to_grey)
+from moodbox import files
+from moodbox.images import ImageError, read_grey
 from moodbox.vocabulary import IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class ReplaySource(FrameSource):
         self._current: np.ndarray | None = None
         self._seq = 0
         self._next_due = 0.0
+        self._bad: set[Path] = set()  # unreadable images, each logged once
 
     def describe(self) -> str:
         if isinstance(self.path, (list, tuple)):
@@ -53,12 +56,22 @@ class ReplaySource(FrameSource):
                                         "extra: pip install 'moodbox[demo]' (scikit-image, matplotlib)")
         else:
             p = Path(self.path)
-            if p.is_dir():
-                self._images = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_EXTENSIONS)
+            k = files.kind(p)
+            if k == files.DENIED:
+                raise CameraUnavailable(f"replay source {p}: {files.describe_denied(p)}")
+            if k == files.FILE and p.suffix.lower() in IMAGE_EXTENSIONS:
+                self._images = [p]  # a single photo: replayed as a still camera
+            elif k == files.FOLDER:
+                try:
+                    self._images = sorted(f for f in p.iterdir()
+                                          if f.suffix.lower() in IMAGE_EXTENSIONS)
+                except OSError as exc:
+                    raise CameraUnavailable(f"replay folder {p} cannot be listed "
+                                            f"({files.problem(exc)})") from None
                 if not self._images:
                     raise CameraUnavailable(f"replay folder {p} holds no images "
                                             f"({', '.join(sorted(IMAGE_EXTENSIONS))})")
-            elif p.is_file():
+            elif k == files.FILE:
                 cap = cv2.VideoCapture(str(p))
                 if not cap.isOpened():
                     cap.release()
@@ -73,8 +86,6 @@ class ReplaySource(FrameSource):
         return max(1, int(round(self.hold_s * self.fps)))
 
     def _next_image(self) -> np.ndarray:
-        import cv2
-
         if self._repeat_left > 0 and self._current is not None:
             self._repeat_left -= 1
             return self._current
@@ -85,13 +96,16 @@ class ReplaySource(FrameSource):
                 self._pos = 0
             path = self._images[self._pos]
             self._pos += 1
-            if not path.exists():
+            if files.kind(path) == files.MISSING:
                 raise CameraError(f"replay image {path} has vanished")
-            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-            if image is None:
-                logger.warning("replay: %s is not a readable image; skipped", path)
+            try:
+                grey = read_grey(path)
+            except ImageError as exc:
+                if path not in self._bad:
+                    logger.warning("replay: %s: %s; skipped", path, exc)
+                    self._bad.add(path)
                 continue
-            self._current = self._shrink(to_grey(image))
+            self._current = self._shrink(grey)
             self._repeat_left = self._frames_per_image() - 1
             return self._current
         raise CameraError("no readable image left in the replay source")

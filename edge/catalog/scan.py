@@ -18,6 +18,7 @@ from moodbox.catalog.features import AnalysisError, analyse
 from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, TEXT_COLUMNS, CatalogError,
                                 normalise_types, read_catalog, write_catalog)
 from moodbox.catalog.tags import read_track_info
+from moodbox.vocabulary import unplayable_reason
 
 logger = logging.getLogger(__name__)
 
@@ -97,11 +98,12 @@ def analyse_file(path: Path, decoder: Decoder) -> dict[str, Any]:
 
 
 def _precheck(path: Path, row: dict[str, Any]) -> str:
-    """Why a file is not worth decoding ("" if it is): empty, not audio, far too long."""
-    if row["size"] == 0:
-        return "empty file"
-    if not sniff_format(path):
-        return "not an ogg, mp3, wav or flac file (unknown header)"
+    """Why a file is not worth decoding ("" if it is): not playable (the one definition the
+    player and `moodbox check` use too, so no playlist gets a track the player refuses),
+    or far too long."""
+    reason = unplayable_reason(path)
+    if reason:
+        return reason
     if row["duration_s"] > MAX_TRACK_S:     # NaN (length unknown) compares False
         return (f"longer than {MAX_TRACK_S / 60:.0f} min (a mix or an audio book?); "
                 "not decoded, to spare memory")

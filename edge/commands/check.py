@@ -73,12 +73,15 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
         else:
             rep.add(WARN, mood, f"{counts}; nothing to fall back to, stays quiet")
     for p in playlists.values():
+        for src in p.pending:
+            rep.add(WARN, "source", f"playlist {p.name}: {src} is missing or empty (a USB stick "
+                    "or network share not mounted yet?); the daemon starts without it and "
+                    "picks it up when it appears")
         if p.skipped:
+            # the full list lives here; the daemon's log shows a count and the first few
             rep.add(WARN, "skipped", f"playlist {p.name}: {len(p.skipped)} file(s) skipped")
-            for s in p.skipped[:50]:
+            for s in p.skipped:
                 rep.detail(f"{s.path}: {s.reason}")
-            if len(p.skipped) > 50:
-                rep.detail(f"... and {len(p.skipped) - 50} more")
     if not any(p.tracks for p in playlists.values()):
         rep.add(FAIL, "playlists", "no playable track in any playlist; point playlists at your music")
 

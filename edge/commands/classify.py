@@ -23,19 +23,16 @@ STILL_DETECT_WIDTH = {"haar": 960, "yunet": 640}
 
 
 def read_grey(path: Path):
-    """A photo as greyscale uint8 (alpha dropped), or raises ValueError naming the problem."""
-    import cv2
-    import numpy as np
+    """A photo as greyscale uint8 (alpha dropped), or raises ValueError naming the problem;
+    its header's size is checked before it is decoded (moodbox.images)."""
+    from moodbox.images import read_grey as read_checked
 
-    from moodbox.camera.source import to_grey
+    return read_checked(path)
 
-    if not path.is_file():
-        raise ValueError("no such file")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
-        raise ValueError("not a readable image (jpg, png, bmp, webp, tiff)")
-    return to_grey(image)
+
+def _shown(name: str) -> str:
+    """A file name as printable text (a name that is not valid UTF-8 gets U+FFFD)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _recommendations(cfg: Config, n: int, rng: random.Random) -> dict[str, tuple[str, list[str]]]:
@@ -75,12 +72,12 @@ def classify_images(args: argparse.Namespace) -> int:
     recs = _recommendations(cfg, args.recommend, random.Random(0)) if args.recommend > 0 else {}
     failed = 0
     for name in args.images:
-        path = Path(name)
+        path, shown = Path(name), _shown(name)
         try:
             grey = read_grey(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # this file only: the batch goes on
             failed += 1
-            _emit(args.json, {"image": name, "faces": [], "error": f"{path}: {exc}"})
+            _emit(args.json, {"image": shown, "faces": [], "error": f"{shown}: {exc}"})
             continue
         faces = []
         for box, emotion in pipeline.classify_all(grey):
@@ -90,7 +87,7 @@ def classify_images(args: argparse.Namespace) -> int:
                 playlist, tracks = recs.get(emotion.name, ("", []))
                 entry.update(playlist=playlist, tracks=tracks)
             faces.append(entry)
-        _emit(args.json, {"image": name, "faces": faces})
+        _emit(args.json, {"image": shown, "faces": faces})
     return 1 if failed else 0
 
 

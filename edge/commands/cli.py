@@ -23,6 +23,10 @@ def setup_logging(level: str = "info", stream=None) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from moodbox.signals import Requests
+
+    requests = Requests()
+    requests.install()  # first: a SIGHUP/SIGTERM during start-up is honoured after it
     from moodbox.audio.output import AudioFileError, AudioOutput, demo_fallback_file
     from moodbox.daemon import Daemon
 
@@ -37,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logger.info("config %s", config_path)
     try:
         return Daemon(config_path, source_override=args.source, duration_s=args.duration,
-                      audio=audio).run()
+                      audio=audio, requests=requests).run()
     finally:
         audio.discard()
 
@@ -60,31 +64,57 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+CONFIG_HELP = ("config file (default: $MOODBOX_CONFIG, ~/.config/moodbox/config.yaml, "
+               "/etc/moodbox/config.yaml, else the shipped default)")
+
+
+def _positive_seconds(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moodbox", description=__doc__)
     p.add_argument("--version", action="version", version=f"moodbox {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run the daemon (camera -> emotion -> music)")
-    r.add_argument("--config", help="config file (default: $MOODBOX_CONFIG, "
-                   "~/.config/moodbox/config.yaml, /etc/moodbox/config.yaml, shipped default)")
+    r.add_argument("--config", help=CONFIG_HELP)
     r.add_argument("--source", help="override the camera: 'demo' (bundled photos), a device "
                    "number (OpenCV), or a folder of images / video file (replay)")
-    r.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    r.add_argument("--duration", type=_positive_seconds, default=None,
+                   help="stop after this many seconds")
     r.add_argument("--audio-file", default=None, help="play into this file (.wav or raw "
                    "16-bit 44.1 kHz stereo) instead of a sound device")
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("check", help="validate config, model, playlists, camera and audio")
-    c.add_argument("--config")
+    c.add_argument("--config", help=CONFIG_HELP)
     c.set_defaults(func=cmd_check)
 
     k = sub.add_parser("classify", help="emotions of the faces in image files")
     k.add_argument("images", nargs="+", metavar="IMAGE")
     k.add_argument("--model", default=None, help="int8 .tflite (default: the configured model)")
-    k.add_argument("--config", default=None)
+    k.add_argument("--config", default=None, help=CONFIG_HELP)
     k.add_argument("--json", action="store_true", help="one JSON object per image and line")
-    k.add_argument("--recommend", type=int, default=0, metavar="N",
+    k.add_argument("--recommend", type=_count, default=0, metavar="N",
                    help="add the mapped playlist and N of its tracks to each face")
     k.set_defaults(func=cmd_classify)
 

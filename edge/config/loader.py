@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
 from pathlib import Path
 from typing import Any, Mapping, Union
 
-from moodbox import assets
+from moodbox import assets, files
 from moodbox.config.schema import Config, ConfigError, PlaylistConfig, hhmm, parse_listen
 from moodbox.vocabulary import MOODS
 
@@ -71,6 +72,10 @@ class _Loader:
                 self.err(path, f"must be {'a whole number' if hint is int else 'a number'}, "
                          f"got {_kind(value)}")
                 return _INVALID
+            if not math.isfinite(value):
+                self.err(path, f"must be a finite number, got {value} (.nan and .inf are "
+                         "not allowed)")
+                return _INVALID
             value = hint(value)
             lo, hi = meta.get("min"), meta.get("max")
             if (lo is not None and value < lo) or (hi is not None and value > hi):
@@ -79,7 +84,7 @@ class _Loader:
             return value
         if hint is str:
             if not isinstance(value, str):
-                self.err(path, f"must be text, got {_kind(value)}")
+                self.err(path, f"must be text, got {_kind(value)}" + _sexagesimal_hint(f, value))
                 return _INVALID
             choices = meta.get("choices")
             if choices and value not in choices:
@@ -102,6 +107,17 @@ class _Loader:
 
 
 _INVALID = object()
+
+
+def _sexagesimal_hint(f: dataclasses.Field, value: Any) -> str:
+    """YAML 1.1 reads an unquoted 22:00 as the base-60 integer 1320: say so for time keys."""
+    default = f.default if isinstance(f.default, str) else ""
+    if (isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60
+            and ":" in default):
+        h, m = divmod(value, 60)
+        return (f"; YAML reads an unquoted {h}:{m:02d} as the number {value} (base 60): "
+                f"write it in quotes, \"{h:02d}:{m:02d}\"")
+    return ""
 
 
 def _kind(value: Any) -> str:
@@ -151,9 +167,12 @@ def _load_playlists(ld: _Loader, raw: Any) -> Mapping[str, PlaylistConfig]:
                     ld.err(f"{path}.sources[{i}]", f"must be a path, got {_kind(src)}")
                     continue
                 p = _resolve(ld.base_dir, src)
-                if not p.exists():
-                    ld.err(f"{path}.sources[{i}]", f"'{src}' does not exist ({p}); create the "
-                           "folder or fix the path")
+                if files.kind(p) == files.DENIED:
+                    ld.err(f"{path}.sources[{i}]", f"'{src}' cannot be reached: "
+                           f"{files.describe_denied(p)}; let the service user in (chmod o+x "
+                           "on that folder) or move the music")
+                # a missing source is not an error: a late USB stick or NAS is picked up
+                # when it appears (the daemon warns and rechecks; `moodbox check` lists it)
                 items.append(p)
             resolved = tuple(items)
         out[str(name)] = dataclasses.replace(cfg, sources=resolved)
@@ -258,17 +277,9 @@ def load_config(path: str | Path) -> Config:
     import yaml
 
     path = Path(path)
+    text = _read_config_text(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"file not found; copy the commented default from "
-                           f"{assets.default_config()} and edit it"], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError([f"cannot read the file ({reason}); check its permissions"],
-                          str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -276,6 +287,64 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError([f"{where}invalid YAML ({problem}); check indentation and quoting"],
                           str(path)) from None
     return config_from_dict(raw, path.resolve().parent, source=str(path))
+
+
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
+def _read_config_text(path: Path) -> str:
+    """The config's text; ConfigError saying what the path is when it is not a YAML file."""
+    k = files.kind(path)
+    if k == files.MISSING:
+        raise ConfigError([f"file not found; copy the commented default from "
+                           f"{assets.default_config()} and edit it"], str(path))
+    if k == files.DENIED:
+        raise ConfigError([f"cannot be read: {files.describe_denied(path)}; let the service "
+                           "user read it"], str(path))
+    if k == files.FOLDER:
+        raise ConfigError(["is a folder, not a config file; pass the path of config.yaml"],
+                          str(path))
+    try:
+        data = files.read_bounded(path, MAX_CONFIG_BYTES)
+    except PermissionError:
+        raise ConfigError(["cannot be read (permission denied); check its permissions "
+                           "(the service user must be able to read it)"], str(path)) from None
+    except OSError as exc:
+        raise ConfigError([f"cannot be read: {files.problem(exc)}; pass the YAML config file"],
+                          str(path)) from None
+    if b"\0" in data:
+        raise ConfigError(["is a binary file, not YAML text; pass the config.yaml file"],
+                          str(path))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(["is not UTF-8 text (a binary file, or saved in another encoding); "
+                           "pass the config.yaml file, saved as UTF-8"], str(path)) from None
+
+
+def _unique_keys_loader() -> type:
+    """yaml.SafeLoader that refuses a key given twice in one mapping (instead of silently
+    keeping the last value)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):  # type: ignore[override]
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    hashable = key in seen
+                except TypeError:
+                    continue  # an unhashable key: the base class reports it
+                if hashable:
+                    mark = key_node.start_mark
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}' (first at line "
+                        f"{seen[key].line + 1}); keep one of them", mark)
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
 
 
 def find_config(explicit: str | None = None) -> Path:
@@ -288,6 +357,6 @@ def find_config(explicit: str | None = None) -> Path:
         return Path(env)
     for candidate in (Path.home() / ".config" / "moodbox" / "config.yaml",
                       Path("/etc/moodbox/config.yaml")):
-        if candidate.is_file():
-            return candidate
+        if files.kind(candidate) in (files.FILE, files.DENIED, files.FOLDER):
+            return candidate  # an unreadable one is reported, not silently skipped
     return assets.default_config()

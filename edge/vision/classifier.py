@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from moodbox import files
 from moodbox.vision.modelinfo import ModelInfo, read_sidecar
 
 logger = logging.getLogger(__name__)
@@ -59,18 +61,38 @@ class ModelStats:
     size_bytes: int
 
 
+MAX_MODEL_BYTES = 64 * 1024 * 1024  # the shipped model is 0.7 MiB; a Pi has 1 GiB
+
+
 def _check_file(path: Path) -> bytes:
-    if not path.exists():
+    """The model's bytes, read only after its kind, size and TFLite header are checked."""
+    k = files.kind(path)
+    if k == files.MISSING:
         raise ModelError(f"model file {path} does not exist; set classifier.model in "
                          "config.yaml to the shipped models/emotion_int8.tflite or pass --model")
-    if not path.is_file():
+    if k == files.DENIED:
+        raise ModelError(f"model file {path} cannot be reached: {files.describe_denied(path)}; "
+                         "let the service user read it")
+    if k != files.FILE:
         raise ModelError(f"model path {path} is not a file")
     try:
-        data = path.read_bytes()
+        with files.open_regular(path) as f:
+            head = f.read(8)
+            if len(head) < 8 or head[4:8] != TFLITE_MAGIC:
+                raise ModelError(f"model file {path} is not a TFLite model (empty, truncated or "
+                                 "another format); reinstall it or re-run moodbox-convert convert")
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_MODEL_BYTES:
+                raise ModelError(f"model file {path} is too large ({size / 2**20:.0f} MiB; the "
+                                 f"limit is {MAX_MODEL_BYTES / 2**20:.0f} MiB): not a model for "
+                                 "this box; pass the .tflite model")
+            data = head + f.read(MAX_MODEL_BYTES)
+    except files.UnsafeFile as exc:
+        raise ModelError(f"model file {path} is {exc.strerror}; pass the .tflite model") from None
     except OSError as exc:
-        raise ModelError(f"model file {path} cannot be read ({exc.strerror}); check its "
+        raise ModelError(f"model file {path} cannot be read ({files.problem(exc)}); check its "
                          "permissions") from None
-    if len(data) < 16 or data[4:8] != TFLITE_MAGIC:
+    if len(data) < 16:
         raise ModelError(f"model file {path} is not a TFLite model (empty, truncated or "
                          "another format); reinstall it or re-run moodbox-convert convert")
     return data

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from moodbox import files
 from moodbox.config import FacesConfig
 from moodbox.vision.detector import Box, DetectorError, Framing, TrackingDetector, roi_window
 
@@ -20,9 +21,12 @@ def find_cascade(explicit: str = "") -> Path:
     """The frontal-face cascade: the configured file, OpenCV's own copy, or the system's."""
     if explicit:
         p = Path(explicit)
-        if not p.is_file():
-            raise DetectorError(f"face cascade {p} does not exist; fix faces.cascade in "
-                                "config.yaml or leave it empty for OpenCV's own")
+        k = files.kind(p)
+        if k == files.DENIED:
+            raise DetectorError(f"face cascade {p} cannot be reached: {files.describe_denied(p)}")
+        if k != files.FILE:
+            raise DetectorError(f"face cascade {p} does not exist or is not a file; fix "
+                                "faces.cascade in config.yaml or leave it empty for OpenCV's own")
         return p
     candidates = []
     try:
@@ -34,10 +38,32 @@ def find_cascade(explicit: str = "") -> Path:
         pass
     candidates += [Path(d) / CASCADE_NAME for d in _SYSTEM_CASCADE_DIRS]
     for c in candidates:
-        if c.is_file():
+        if files.is_file(c):
             return c
     raise DetectorError(f"{CASCADE_NAME} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
                         "install opencv-python-headless<5 (or apt install opencv-data) or set faces.cascade")
+
+
+MAX_CASCADE_BYTES = 16 * 1024 * 1024  # OpenCV's frontal-face cascade is 0.9 MiB
+
+
+def _load_cascade(cv2, path: Path):
+    """A CascadeClassifier from a regular file of sane size; DetectorError for anything that is
+    not a Haar cascade (OpenCV raises cv2.error, or SystemError for other XML)."""
+    try:
+        files.open_regular(path, MAX_CASCADE_BYTES).close()
+    except OSError as exc:
+        raise DetectorError(f"face cascade {path} cannot be used: {files.problem(exc)}") from None
+    hint = ("; set faces.cascade to OpenCV's haarcascade_frontalface_default.xml or leave it "
+            "empty")
+    try:
+        cascade = cv2.CascadeClassifier(str(path))
+    except (cv2.error, SystemError) as exc:
+        detail = str(exc).strip().splitlines()[-1][:120] if str(exc).strip() else "unreadable"
+        raise DetectorError(f"face cascade {path} could not be loaded ({detail}){hint}") from None
+    if cascade.empty():
+        raise DetectorError(f"face cascade {path} could not be loaded (corrupt XML?){hint}")
+    return cascade
 
 
 class HaarDetector(TrackingDetector):
@@ -55,9 +81,7 @@ class HaarDetector(TrackingDetector):
                                 "dropped it); pip install 'opencv-python-headless<5'")
         super().__init__(cfg)
         path = find_cascade(cfg.cascade)
-        self._cascade = cv2.CascadeClassifier(str(path))
-        if self._cascade.empty():
-            raise DetectorError(f"face cascade {path} could not be loaded (corrupt XML?)")
+        self._cascade = _load_cascade(cv2, path)
         self._path = path
         self._cv2 = cv2
 

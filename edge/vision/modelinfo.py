@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from moodbox import files
+
 from moodbox.vocabulary import EMOTIONS as FER_CLASSES
 
 SCALES = ("unit", "symmetric")
@@ -56,12 +58,16 @@ def read_sidecar(model_path: str | Path) -> ModelInfo | None:
     Raises ValueError with the file name when the sidecar exists but is broken.
     """
     path = sidecar_path(model_path)
-    if not path.is_file():
+    k = files.kind(path)
+    if k == files.MISSING:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(files.read_bounded(path, 1024 * 1024).decode("utf-8"))
         return ModelInfo(classes=tuple(data["classes"]), input_size=int(data["input_size"]),
                          scale=str(data["scale"]), extra=dict(data.get("extra", {})))
+    except OSError as exc:
+        raise ValueError(f"{path}: model sidecar cannot be read ({files.problem(exc)}); let the "
+                         "service user read it or delete it to use the defaults") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: broken model sidecar ({exc}); re-run moodbox-convert "
                          "convert or delete the file to use the defaults") from None

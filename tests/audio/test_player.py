@@ -21,6 +21,13 @@ from helpers import dominant_freq, read_capture, rms_windows, write_tone
 NOON = 12 * 60
 
 
+def corrupt_ogg() -> bytes:
+    """An Ogg file whose pages look right (so it passes the playable check) and whose
+    Vorbis data is noise: only decoding it finds out."""
+    return (b"OggS" + bytes(22) + b"\x01\x1e\x01vorbis" + os.urandom(3000) + b"OggS"
+            + os.urandom(1000))
+
+
 def library(tmp_path: Path, spec: dict[str, list[tuple[str, float]]]) -> dict[str, Playlist]:
     """spec: playlist -> [(file name, tone Hz)]; 0 Hz writes a corrupt file."""
     out = {}
@@ -32,7 +39,7 @@ def library(tmp_path: Path, spec: dict[str, list[tuple[str, float]]]) -> dict[st
             if freq:
                 write_tone(p, freq, 1.0)
             else:
-                p.write_bytes(b"OggS" + os.urandom(3000))
+                p.write_bytes(corrupt_ogg())
         out[name] = PlaylistConfig(sources=(folder,))
     return load_playlists(out)
 
@@ -288,7 +295,7 @@ def test_disk_capture_shows_which_track_played_and_the_fade(tmp_path, monkeypatc
 
 def test_disk_capture_skips_a_corrupt_track(tmp_path, monkeypatch, caplog):
     (tmp_path / "upbeat").mkdir()
-    (tmp_path / "upbeat" / "0-corrupt.ogg").write_bytes(b"OggS" + os.urandom(4000))
+    (tmp_path / "upbeat" / "0-corrupt.ogg").write_bytes(corrupt_ogg())
     x = capture_session(tmp_path, monkeypatch, [(0.0, "happy"), (1.2, "happy")], fade_ms=0)
     assert any("skipping unplayable track" in r.message and "0-corrupt.ogg" in r.message
                for r in caplog.records)

@@ -221,18 +221,19 @@ def test_bad_files_are_listed_and_skipped(library: dict[str, Path], scanned: Pat
     catalog = read_catalog(scanned)
     assert len(catalog) == 4 + ("minor120" in library)         # notes.txt is not music
     corrupt, empty = _row(catalog, library["corrupt"]), _row(catalog, library["empty"])
-    assert "unknown header" in corrupt["error"] and empty["error"] == "empty file"
+    assert "not a valid ogg file" in corrupt["error"] and empty["error"] == "empty file"
     assert math.isnan(corrupt["tempo_bpm"]) and math.isnan(empty["loudness_db"])
     out = scanned.with_name("again.csv")
     assert cli.main(["catalog", "scan", str(library["root"]), "--out", str(out), "--no-progress"]) == 0
     summary = capsys.readouterr().out
-    assert "2 with errors" in summary and "corrupt.ogg: not an ogg" in summary
+    assert "2 with errors" in summary and "corrupt.ogg: not a valid ogg" in summary
     assert "empty.mp3: empty file" in summary and out.exists()
 
 
 def test_decoder_error_is_reported(tmp_path: Path) -> None:
     fake = tmp_path / "fake.ogg"
-    fake.write_bytes(b"OggS" + np.random.default_rng(0).bytes(3000))   # right magic, no stream
+    noise = np.random.default_rng(0).bytes(3000)            # Ogg pages that look right, noise inside
+    fake.write_bytes(b"OggS" + bytes(22) + b"\x01\x1e\x01vorbis" + noise + b"OggS" + noise)
     with PygameDecoder() as decoder:
         row = analyse_file(fake, decoder)
     assert row["error"].startswith("cannot decode"), row["error"]
