@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Mapping
 
+from moodbox import files
+
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "learned-skips.json"
@@ -95,7 +97,8 @@ class SkipStore:
 
     def load(self) -> SkipLearner:
         try:
-            learner = SkipLearner.from_dict(json.loads(self.path.read_text(encoding="utf-8")))
+            learner = SkipLearner.from_dict(json.loads(
+                files.read_bounded(self.path, 4 * 1024 * 1024).decode("utf-8")))
         except FileNotFoundError:
             logger.info("no learned skips yet (%s)", self.path)
             return SkipLearner()

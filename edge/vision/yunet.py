@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from moodbox import assets
+from moodbox import assets, files
 from moodbox.config import FacesConfig
 from moodbox.vision.detector import Box, DetectorError, Framing, TrackingDetector
 
@@ -66,9 +66,19 @@ class YuNetDetector(TrackingDetector):
         super().__init__(cfg)
         self._cv2 = cv2
         self.model = assets.resolve_builtin(cfg.yunet_model) or Path(cfg.yunet_model)
-        if not self.model.is_file():
-            raise DetectorError(f"YuNet model {self.model} does not exist; set faces.yunet_model "
+        k = files.kind(self.model)
+        if k == files.DENIED:
+            raise DetectorError(f"YuNet model {self.model} cannot be reached: "
+                                f"{files.describe_denied(self.model)}")
+        if k != files.FILE:
+            what = "does not exist" if k == files.MISSING else "is not a file"
+            raise DetectorError(f"YuNet model {self.model} {what}; set faces.yunet_model "
                                 "to the shipped builtin:models/face_detection_yunet_2023mar.onnx")
+        try:
+            files.open_regular(self.model, 64 * 1024 * 1024).close()
+        except OSError as exc:
+            raise DetectorError(f"YuNet model {self.model} cannot be used: "
+                                f"{files.problem(exc)}") from None
         self._full = self._create((320, 240))
         self._full_size = (320, 240)
         self._roi = self._create((self.ROI_SIDE, self.ROI_SIDE))
@@ -77,7 +87,7 @@ class YuNetDetector(TrackingDetector):
         try:
             return self._cv2.FaceDetectorYN.create(str(self.model), "", size,
                                                    self.cfg.score_threshold, NMS_THRESHOLD, TOP_K)
-        except self._cv2.error as exc:
+        except (self._cv2.error, SystemError) as exc:
             first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
             raise DetectorError(f"YuNet model {self.model} cannot be loaded ({first}); reinstall "
                                 "it or set faces.detector: haar") from None
