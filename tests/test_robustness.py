@@ -223,7 +223,6 @@ def test_check_reports_an_unreachable_playlist_without_a_traceback(open_dir):
 
 def _daemon_reload_as_user(root: Path, config: Path, bad: Path) -> tuple[int | None, bool, str]:
     import logging
-    import shutil as sh
     import time as t
 
     from fakes import FakeAudio
@@ -281,6 +280,7 @@ def test_sighup_reload_to_an_unreachable_playlist_is_rejected(open_dir, astronau
     frames.chmod(0o755)
     import moodbox.daemon  # noqa: F401 (imports done here: the child cannot read root's site-packages)
     import moodbox.vision.haar  # noqa: F401
+    import moodbox.control.socket  # noqa: F401
     from moodbox.vision.classifier import load_interpreter_class
     load_interpreter_class()
     code, alive, log = as_nobody(_daemon_reload_as_user, open_dir, config, bad)
