@@ -62,7 +62,7 @@ setup(
               "moodbox.bundled_models", "moodbox.bundled_playlists"],
     package_dir={"moodbox": "edge", "moodbox.converter": "converter",
                  "moodbox.bundled_models": "models", "moodbox.bundled_playlists": "playlists"},
-    package_data={"moodbox.catalog": ["*.json"],
+    package_data={"moodbox.catalog": ["*.json"], "moodbox.control": ["static/*"],
                   "moodbox.bundled_models": ["*.tflite", "*.onnx", "*.json", "*.md", "*.png",
                                              "*.txt"],
                   "moodbox.bundled_playlists": ["*/*.ogg", "*/*.m3u", "*.md"]},

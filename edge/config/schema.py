@@ -204,8 +204,8 @@ def hhmm(text: str) -> int:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
-    """'0.0.0.0:8080' or '[::]:8080' -> (host, port); ValueError for anything else."""
+    """'0.0.0.0:8080' or '[::]:8080' -> (host, port) (port 0: any free port); ValueError else."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ValueError(text)
     return host.strip("[]") or "0.0.0.0", int(port)

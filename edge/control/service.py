@@ -29,6 +29,12 @@ class FrontEnds:
             sock = ControlSocket(server_socket_path(cfg.control), core)
             if sock.start():
                 out.running.append(sock)
+        if cfg.web.enabled:
+            from moodbox.control.web import WebPage
+
+            page = WebPage(cfg.web, core)
+            if page.start():
+                out.running.append(page)
         return out
 
     def close(self) -> None:

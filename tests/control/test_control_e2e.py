@@ -94,7 +94,7 @@ def rms(x: np.ndarray) -> float:
 
 
 def playing(b: Box, emotion: str) -> None:
-    assert b.proc.wait_for(f"playing {emotion}", 30), b.proc.log
+    assert b.proc.wait_for(f"from {emotion} (mood {emotion})", 30), b.proc.log
 
 
 def test_status_json_and_skip_changes_the_track_and_is_learned(box, tmp_path):
@@ -210,12 +210,23 @@ def test_no_daemon_exits_1_with_a_clear_message(short_dir):
         assert "Traceback" not in r.stderr
 
 
-def test_a_stale_socket_is_replaced_at_start(box, short_dir):
+def test_a_stale_socket_is_replaced_at_start_and_the_page_is_off_by_default(box, short_dir):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.bind(str(short_dir / "c.sock"))
     s.close()
-    b = box()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    b = box(web__listen=f"127.0.0.1:{port}", web__token="t" * 20)  # web.enabled: false
     assert b.proc.wait_for("removing the stale control socket", 30), b.proc.log
     playing(b, "happy")
     assert b.status()["mood"] == "happy"
     assert (short_dir / "c.sock").stat().st_mode & 0o777 == 0o660
+    with pytest.raises(ConnectionRefusedError):  # nothing listens on the network
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    assert "phone page" not in b.proc.log
+    listening = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
+    inodes = {l.split()[9] for l in listening.splitlines()[1:] if l.split()[3] == "0A"}
+    fds = Path(f"/proc/{b.proc.pid}/fd")
+    own = {str(fd.readlink()) for fd in fds.iterdir()}
+    assert not {f"socket:[{i}]" for i in inodes} & own  # the daemon holds no TCP listener

@@ -1,0 +1,228 @@
+"""The phone page and its JSON API, on the standard library's http.server (off by default).
+
+GET  /                 the page (static; it fetches everything below)
+GET  /app.js, /app.css its script and style
+POST /login            form field `token`: starts a page session (a cookie), then back to /
+GET  /?token=TOKEN     the same from a link or QR code
+GET  /api/status       the status snapshot
+POST /api/skip | pause | resume | release
+POST /api/volume       {"level": 0.5}
+POST /api/hold         {"playlist": "calm", "minutes": 30}   (minutes null: until release)
+
+Every /api request needs `Authorization: Bearer TOKEN`, or the page's session cookie plus
+the header `X-Moodbox-Page: 1` (a cross-site form cannot send it). Anything else gets 401
+and changes nothing. No image of any kind, and no camera frame, is ever served.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import secrets
+import socket
+import threading
+import time
+from http import HTTPStatus
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from moodbox.config import WebConfig, parse_listen
+from moodbox.control.core import ControlCore
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "moodbox_session"
+PAGE_HEADER = "X-Moodbox-Page"
+MAX_BODY = 4096
+MAX_SESSIONS = 32
+SESSION_S = 30 * 24 * 3600.0
+COMMANDS = ("skip", "pause", "resume", "release", "volume", "hold")
+STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
+          "/app.js": ("app.js", "text/javascript; charset=utf-8"),
+          "/app.css": ("app.css", "text/css; charset=utf-8")}
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
+}
+
+
+class Sessions:
+    """Page sessions started with the token; in memory only (a restart asks again)."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, float] = {}
+        self._lock = threading.Lock()  # the server's threads share this one dict
+
+    def new(self, now: float) -> str:
+        sid = secrets.token_urlsafe(24)
+        with self._lock:
+            self._ids = {k: t for k, t in self._ids.items() if now - t < SESSION_S}
+            while len(self._ids) >= MAX_SESSIONS:
+                self._ids.pop(min(self._ids, key=self._ids.get))
+            self._ids[sid] = now
+        return sid
+
+    def valid(self, sid: str, now: float) -> bool:
+        with self._lock:
+            t = self._ids.get(sid)
+        return t is not None and now - t < SESSION_S
+
+
+class WebApp:
+    """The page's decisions, apart from the socket server: who may do what."""
+
+    def __init__(self, token: str, core: ControlCore):
+        self._token = token.encode()
+        self.core = core
+        self.sessions = Sessions()
+        self.assets = {path: (resources.files("moodbox.control").joinpath("static", name)
+                              .read_bytes(), ctype) for path, (name, ctype) in STATIC.items()}
+
+    def token_ok(self, token: str) -> bool:
+        return bool(token) and hmac.compare_digest(token.encode(), self._token)
+
+    def authorized(self, headers: Any, now: float, changes: bool) -> bool:
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Bearer "):
+            return self.token_ok(auth[7:].strip())
+        cookie = SimpleCookie()
+        try:
+            cookie.load(headers.get("Cookie", ""))
+        except Exception:  # noqa: BLE001 (a malformed cookie is no session)
+            return False
+        sid = cookie[COOKIE].value if COOKIE in cookie else ""
+        if not sid or not self.sessions.valid(sid, now):
+            return False
+        return not changes or headers.get(PAGE_HEADER) == "1"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "moodbox"
+    sys_version = ""
+    protocol_version = "HTTP/1.1"
+    timeout = 20
+
+    @property
+    def app(self) -> WebApp:
+        return self.server.app  # type: ignore[attr-defined]
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # never log query strings (tokens)
+        logger.debug("web %s %s", self.command, urlsplit(self.path).path)
+
+    # --- responses --------------------------------------------------------------
+    def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, obj: dict) -> None:
+        self._send(status, json.dumps(obj).encode(), "application/json")
+
+    def _unauthorized(self) -> None:
+        self._json(HTTPStatus.UNAUTHORIZED, {"ok": False, "error": "token required"})
+
+    def _start_session(self) -> None:
+        sid = self.app.sessions.new(time.monotonic())
+        self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {
+            "Location": "/",
+            "Set-Cookie": f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={int(SESSION_S)}"})
+
+    # --- routes -------------------------------------------------------------------
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/" and url.query:
+            token = parse_qs(url.query).get("token", [""])[0]
+            if self.app.token_ok(token):
+                return self._start_session()
+            return self._send(HTTPStatus.UNAUTHORIZED, b"wrong token", "text/plain; charset=utf-8")
+        if url.path in self.app.assets:
+            body, ctype = self.app.assets[url.path]
+            return self._send(HTTPStatus.OK, body, ctype)
+        if url.path == "/api/status":
+            if not self.app.authorized(self.headers, time.monotonic(), changes=False):
+                return self._unauthorized()
+            return self._json(HTTPStatus.OK, self.app.core.handle({"cmd": "status"}, time.monotonic()))
+        self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": "not found"})
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"ok": False, "error": "too large"})
+        body = self.rfile.read(length) if length > 0 else b""
+        if url.path == "/login":
+            token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
+            if self.app.token_ok(token):
+                return self._start_session()
+            return self._send(HTTPStatus.UNAUTHORIZED, b"wrong token", "text/plain; charset=utf-8")
+        name = url.path[len("/api/"):] if url.path.startswith("/api/") else ""
+        if name not in COMMANDS:
+            return self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": "not found"})
+        if not self.app.authorized(self.headers, time.monotonic(), changes=True):
+            return self._unauthorized()
+        try:
+            args = json.loads(body) if body.strip() else {}
+        except ValueError:
+            args = None
+        if not isinstance(args, dict):
+            return self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "error": "body must be a JSON object"})
+        reply = self.app.core.handle({**args, "cmd": name}, time.monotonic())
+        self._json(HTTPStatus.OK if reply.get("ok") else HTTPStatus.BAD_REQUEST, reply)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class WebPage:
+    """Serves the page in its own thread; fails soft (logged) so the music plays on."""
+
+    def __init__(self, cfg: WebConfig, core: ControlCore):
+        self.cfg = cfg
+        self.app = WebApp(cfg.token, core)
+        self._server: _Server | None = None
+
+    def start(self) -> bool:
+        host, port = parse_listen(self.cfg.listen)
+        try:
+            server = (_Server6 if ":" in host else _Server)((host, port), _Handler)
+        except OSError as exc:
+            logger.error("phone page: cannot listen on %s (%s); under systemd the unit needs "
+                         "the web drop-in (install-pi.sh --enable-web)", self.cfg.listen,
+                         exc.strerror or exc)
+            return False
+        server.app = self.app  # type: ignore[attr-defined]
+        self._server = server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
+                         name="web", daemon=True).start()
+        logger.info("phone page on http://%s:%d/ (token required; see README)", host, server.server_port)
+        return True
+
+    @property
+    def port(self) -> int:
+        return self._server.server_port if self._server else 0
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
