@@ -1,6 +1,6 @@
 """YuNet (libfacedetection, via OpenCV's FaceDetectorYN) as a face detector: the default.
 
-A small learned detector (~75 k parameters, ONNX, shipped in models/) that finds turned,
+A small learned detector (~53 k weights, ONNX, shipped in models/) that finds turned,
 tilted and looking-down faces Haar misses, gives a score and five landmarks per face,
 and costs a fraction of a Haar search. It runs on the greyscale frame (as three equal
 channels), shrunk to faces.detect_width; near the last face it searches a small fixed
