@@ -19,7 +19,7 @@ class BuildWithDefaultConfig(build_py):
 PI_SIDE = [
     "numpy>=1.23",
     # 4.x: OpenCV 5 has no CascadeClassifier and ships no Haar cascades
-    "opencv-python-headless>=4.5,<5",
+    "opencv-python-headless>=4.8,<5",  # 4.8: FaceDetectorYN runs YuNet 2023mar
     "pygame>=2.1",
     "pyyaml>=5.4",
     # LiteRT where a wheel exists (Linux x86_64/aarch64, macOS arm64, Python 3.10+)

@@ -49,7 +49,9 @@ def _check_faces(cfg: Config, rep: Report) -> None:
 
     try:
         detector = make_detector(cfg.faces)
-        rep.add(OK, "faces", f"{detector.name} face detector loaded")
+        note = "" if detector.name == cfg.faces.detector else (
+            f" (the fallback: this OpenCV cannot run {cfg.faces.detector})")
+        rep.add(OK, "faces", f"face detector loaded: {detector.describe()}{note}")
     except (DetectorError, ImportError) as exc:
         rep.add(FAIL, "faces", str(exc))
 

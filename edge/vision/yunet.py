@@ -31,7 +31,18 @@ def yunet_missing_reason() -> str:
         return "OpenCV is not installed"
     if not hasattr(cv2, "FaceDetectorYN"):
         return f"OpenCV {cv2.__version__} has no FaceDetectorYN (YuNet needs OpenCV >= 4.8)"
+    if _version(cv2.__version__) < (4, 8):
+        return (f"OpenCV {cv2.__version__}'s FaceDetectorYN cannot run the 2023mar YuNet "
+                "model (it needs OpenCV >= 4.8)")
     return ""
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split(".")[:2]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
 
 
 def _boxes(found: np.ndarray | None, scale: float, ox: float, oy: float) -> list[Box]:
