@@ -57,6 +57,7 @@ sed -i "s#/opt/moodbox/venv#$PREFIX/venv#; s#/etc/moodbox/config.yaml#$CONF/conf
 
 # --- the owner's controls (issue 11): socket group, optional phone page ---------
 getent group moodbox >/dev/null || groupadd --system moodbox
+getent group gpio >/dev/null && usermod -aG gpio moodbox   # buttons: (gpiozero), Pi OS only
 if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
   usermod -aG moodbox "$SUDO_USER"
   echo "$SUDO_USER is in the moodbox group: log in again, then try: moodbox status"

@@ -97,6 +97,19 @@ class ControlCore:
         logger.info("owner: resume")
         return {}
 
+    def toggle_pause(self) -> bool:
+        """Pause, or resume when paused (one button); True when it paused."""
+        def command(p: PlaylistPlayer, now: float) -> bool:
+            if p.owner_paused:
+                p.resume(now)
+                return False
+            p.pause(now)
+            return True
+
+        paused = self._run(command)
+        logger.info("owner: %s", "pause" if paused else "resume")
+        return paused
+
     def volume(self, level: Any) -> dict:
         if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 <= level <= 1.0:
             raise ControlError(f"volume must be a number from 0 to 1, got {level!r}")

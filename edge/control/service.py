@@ -35,6 +35,12 @@ class FrontEnds:
             page = WebPage(cfg.web, core)
             if page.start():
                 out.running.append(page)
+        if cfg.buttons.enabled:
+            from moodbox.control.buttons import Buttons
+
+            buttons = Buttons(cfg.buttons, core)
+            if buttons.start():
+                out.running.append(buttons)
         return out
 
     def close(self) -> None:
