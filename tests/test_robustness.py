@@ -15,8 +15,9 @@ CLI = [sys.executable, "-m", "moodbox.commands.cli"]
 
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 90, **env: str) -> subprocess.CompletedProcess:
-    full = dict(os.environ, SDL_AUDIODRIVER="dummy", PYTHONUNBUFFERED="1", **env)
+    full = dict(os.environ, SDL_AUDIODRIVER="dummy", PYTHONUNBUFFERED="1")
     full.pop("SDL_DISKAUDIOFILE", None)
+    full.update(env)
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=full)
 
@@ -687,3 +688,84 @@ def test_playable_means_the_same_to_check_catalog_and_player(tmp_path):
     for name in expected:
         row = analyse_file(music / name, decoder=lambda p: pytest.fail(f"decoded {p}"))
         assert row["error"] == unplayable_reason(music / name)
+
+
+# ------------------------------------------------------------------ 11: memory on a 1 GB Pi
+
+def test_scan_decodes_only_the_excerpt_of_a_long_wav(tmp_path):
+    script = REPO / "scripts" / "measure_scan_memory.py"
+    r = subprocess.run([sys.executable, str(script), "--minutes", "20"], capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
+    assert r.returncode == 0, r.stderr
+    import re
+
+    m = re.search(r"analysed (\d+) s of (\d+) s; .*\(\+(\d+) MiB\)", r.stdout)
+    assert m, r.stdout
+    analysed, total, grew = map(int, m.groups())
+    assert analysed == 90 and total == 1200
+    assert grew < 200, r.stdout          # a whole decode of the same file: +760 MiB
+
+
+def test_run_and_check_never_import_pandas(tmp_path, astronaut):
+    config = make_setup(tmp_path, astronaut)
+    code = ("import sys; from moodbox.commands import cli; "
+            f"rc = cli.main(sys.argv[1:]); "
+            "print('PANDAS' if 'pandas' in sys.modules else 'NO-PANDAS', rc)")
+    for args in (["check", "--config", str(config)],
+                 ["run", "--config", str(config), "--duration", "1"]):
+        r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                           timeout=90, cwd=tmp_path, env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
+        assert "NO-PANDAS 0" in r.stdout, (args, r.stdout[-2000:], r.stderr[-2000:])
+
+
+# ------------------------------------------------------------------ 12: integer columns
+
+def test_a_broken_symlink_keeps_integer_columns_and_nothing_is_rescanned(tmp_path):
+    pytest.importorskip("pandas")
+    from moodbox.catalog.decode import PygameDecoder
+    from moodbox.catalog.scan import scan_library
+    from moodbox.catalog.table import read_catalog
+
+    music = tmp_path / "music"
+    music.mkdir()
+    write_tone(music / "a.wav", 440, 3.0)
+    write_tone(music / "b.wav", 660, 3.0)
+    (music / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    out = tmp_path / "catalog.csv"
+    with PygameDecoder() as decoder:
+        first = scan_library(music, out, decoder)
+        text = out.read_text()
+        again = scan_library(music, out, decoder)
+    assert first.analysed == 2 and again.analysed == 0 and again.reused == 2
+    catalog = read_catalog(out)
+    assert str(catalog["mtime_ns"].dtype) == "int64" and str(catalog["size"].dtype) == "int64"
+    header, *rows = text.splitlines()
+    col = header.split(",").index("mtime_ns")
+    assert all("." not in row.split(",")[col] and "e" not in row.split(",")[col] for row in rows)
+    assert "gone.wav" in text
+
+
+# ------------------------------------------------------------------ smaller items
+
+def test_native_banners_stay_out_of_the_log(tmp_path, astronaut):
+    config = make_setup(tmp_path, astronaut)
+    r = run_cli(["run", "--config", str(config), "--duration", "2"], tmp_path,
+                SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(tmp_path / "out.raw"))
+    assert r.returncode == 0, r.stdout + r.stderr
+    both = r.stdout + r.stderr
+    assert "playing" in both and (tmp_path / "out.raw").stat().st_size > 0   # sound was made
+    for banner in ("XNNPACK", "SDL disk i/o audio driver", "ALSA lib"):
+        assert banner not in both, banner
+
+
+def test_bad_numbers_on_the_command_line_are_usage_errors(tmp_path):
+    from moodbox.commands import cli
+
+    for argv in (["run", "--duration", "-5"], ["run", "--duration", "nan"],
+                 ["classify", "x.png", "--recommend", "-1"]):
+        with pytest.raises(SystemExit) as info:
+            cli.build_parser().parse_args(argv)
+        assert info.value.code == 2, argv
+    help_text = cli.build_parser()._subparsers._group_actions[0].choices["check"].format_help()
+    assert "--config CONFIG  config file (default: $MOODBOX_CONFIG" in " ".join(help_text.split()) \
+        or "config file (default: $MOODBOX_CONFIG" in help_text

@@ -8,6 +8,7 @@ from typing import Callable
 
 from moodbox.audio.backend import (AUDIO_GROUP_HINT, AudioBackend, AudioError, AudioPermissionError,
                                    TrackError)
+from moodbox.quiet import native_stderr_logged
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +50,9 @@ class PygameBackend(AudioBackend):
         if pygame.mixer.get_init():
             pygame.mixer.quit()  # the player owns the mixer: open it with our driver and device
         try:
-            pygame.mixer.init(frequency=self.frequency, size=-16, channels=2, buffer=2048,
-                              devicename=self.device or None)
+            with native_stderr_logged(logger, "SDL"):  # SDL-disk and ALSA banners
+                pygame.mixer.init(frequency=self.frequency, size=-16, channels=2, buffer=2048,
+                                  devicename=self.device or None)
         except pygame.error as exc:
             text = str(exc)
             if "ermission" in text:

@@ -198,9 +198,11 @@ def estimate_key(chroma: np.ndarray) -> tuple[str, str, float, float]:
     return PITCH_CLASSES[best_minor], "minor", float(minor[best_minor]), margin
 
 
-def analyse(samples: np.ndarray, sr: int) -> AudioFeatures:
-    """All features of one track's mono float samples (range -1..1)."""
-    x = excerpt(np.asarray(samples, dtype=np.float32), sr)
+def analyse(samples: np.ndarray, sr: int, excerpted: bool = False) -> AudioFeatures:
+    """All features of one track's mono float samples (range -1..1); `excerpted`: the
+    samples are already the analysed part (a decoder that read only that)."""
+    x = np.asarray(samples, dtype=np.float32)
+    x = x if excerpted else excerpt(x, sr)
     seconds = len(x) / sr
     if seconds < MIN_ANALYSIS_S:
         raise AnalysisError(f"too short to analyse ({len(samples) / sr:.1f} s of audio)")

@@ -14,8 +14,9 @@ import pandas as pd
 
 from moodbox.catalog.decode import DecodeError
 from moodbox.vocabulary import sniff_format
-from moodbox.catalog.features import AnalysisError, analyse
-from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, TEXT_COLUMNS, CatalogError,
+from moodbox.catalog.features import MAX_ANALYSIS_S, START_FRACTION, AnalysisError, analyse
+from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, INT_COLUMNS, TEXT_COLUMNS,
+                                   CatalogError,
                                 normalise_types, read_catalog, write_catalog)
 from moodbox.catalog.tags import read_track_info
 from moodbox.vocabulary import unplayable_reason
@@ -89,9 +90,14 @@ def analyse_file(path: Path, decoder: Decoder) -> dict[str, Any]:
         return _rounded(row)
     row["format"] = sniff_format(path)
     try:
-        samples, rate = decoder(path)
-        row["duration_s"] = len(samples) / rate
-        row.update(analyse(samples, rate).as_row())
+        read_excerpt = getattr(decoder, "excerpt", None)
+        if read_excerpt is not None:   # decode only the part that is analysed
+            samples, rate, row["duration_s"] = read_excerpt(path, START_FRACTION, MAX_ANALYSIS_S)
+            row.update(analyse(samples, rate, excerpted=True).as_row())
+        else:
+            samples, rate = decoder(path)
+            row["duration_s"] = len(samples) / rate
+            row.update(analyse(samples, rate).as_row())
     except (DecodeError, AnalysisError) as exc:
         row["error"] = str(exc)
     return _rounded(row)
@@ -224,10 +230,17 @@ def scan_library(root: Path, out: Path, decoder: Decoder, progress: Optional[Pro
     except KeyboardInterrupt:
         result.interrupted = True
     _finish(rows, previous, root, result)
-    write_catalog(pd.DataFrame(list(rows.values())) if rows else normalise_types(pd.DataFrame()),
-                  out)
+    write_catalog(catalog_frame(rows.values()), out)
     journal.remove()
     return result
+
+
+def catalog_frame(rows: Any) -> pd.DataFrame:
+    """Rows as a catalog table. A row without size or mtime_ns (a broken symlink) gets -1
+    before the table is built: a missing cell would make pandas store the column as
+    floats, rounding every nanosecond mtime, and every later scan would re-analyse all."""
+    rows = [{**{c: -1 for c in INT_COLUMNS}, **r} for r in rows]
+    return normalise_types(pd.DataFrame(rows) if rows else pd.DataFrame())
 
 
 def _scan_one(path: Path, prev: Optional[dict[str, Any]], decoder: Decoder,

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from moodbox import files
@@ -59,11 +60,27 @@ def normalise_types(df: pd.DataFrame) -> pd.DataFrame:
     for col in TEXT_COLUMNS:
         df[col] = df[col].fillna("").astype(str)
     for col in INT_COLUMNS:
-        df[col] = pd.to_numeric(df[col], errors="coerce").fillna(-1).astype("int64")
+        df[col] = _int_column(df[col])
     for col in set(CATALOG_COLUMNS) - set(TEXT_COLUMNS) - set(INT_COLUMNS):
         df[col] = pd.to_numeric(df[col], errors="coerce").astype("float64")
     extra = [c for c in df.columns if c not in CATALOG_COLUMNS]
     return df[list(CATALOG_COLUMNS) + extra].reset_index(drop=True)
+
+
+def _int_column(values: pd.Series) -> pd.Series:
+    """Whole numbers as int64, -1 for missing, never through float64 (which would round a
+    nanosecond mtime: 2**53 < 1.7e18)."""
+    if values.dtype == "int64":
+        return values
+    def whole(v: object) -> int:
+        if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+            return int(v)
+        if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+            return int(v)
+        if isinstance(v, float) and v == v:
+            return int(v)
+        return -1
+    return pd.Series([whole(v) for v in values], index=values.index, dtype="int64")
 
 
 def read_catalog(path: Path) -> pd.DataFrame:
@@ -72,8 +89,8 @@ def read_catalog(path: Path) -> pd.DataFrame:
         raise CatalogError(f"catalog {path} does not exist or is not a file; create it with "
                            f"`moodbox catalog scan MUSIC_DIR --out {path}`")
     try:
-        df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
-                         na_values=[""], encoding="utf-8")
+        df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS + INT_COLUMNS},
+                         keep_default_na=False, na_values=[""], encoding="utf-8")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as exc:
         raise CatalogError(f"catalog {path} cannot be read as CSV ({exc}); re-create it with "
                            "`moodbox catalog scan`") from None

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from moodbox import files
+from moodbox.quiet import native_stderr_logged
 from moodbox.vision.modelinfo import ModelInfo, read_sidecar
 
 logger = logging.getLogger(__name__)
@@ -144,8 +145,9 @@ class EmotionClassifier:
         data = _check_file(self.path)
         interpreter_cls, self.runtime = load_interpreter_class()
         try:
-            self._interp = interpreter_cls(model_content=data, num_threads=max(1, threads))
-            self._interp.allocate_tensors()
+            with native_stderr_logged(logger, "tflite"):  # the XNNPACK banner
+                self._interp = interpreter_cls(model_content=data, num_threads=max(1, threads))
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"model file {self.path} is corrupt or uses unsupported ops "
                              f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "

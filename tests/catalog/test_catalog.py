@@ -129,6 +129,12 @@ class CountingDecoder:
             raise KeyboardInterrupt
         return self.inner(path)
 
+    def excerpt(self, path: Path, start_fraction: float, max_s: float):
+        self.calls += 1
+        if self.calls == self.interrupt_on:
+            raise KeyboardInterrupt
+        return self.inner.excerpt(path, start_fraction, max_s)
+
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
