@@ -1,83 +1,244 @@
 #!/usr/bin/env bash
-# Install moodbox as a systemd service on Raspberry Pi OS Bookworm (Debian 12, arm64).
-# Run from a moodbox checkout:  sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--enable-web]
+# Install, upgrade or remove moodbox as a systemd service on Raspberry Pi OS
+# Bookworm (Debian 12, Python 3.11, apt numpy 1.24) or Trixie (Debian 13, Python 3.13,
+# apt numpy 2.2), arm64. Run from a moodbox checkout:
 #
-#  - apt: python3-venv and python3-picamera2 (the Pi camera library comes from apt)
-#  - user "moodbox" (no login) in the video and audio groups
-#  - /opt/moodbox/venv with --system-site-packages (to see apt's picamera2),
-#    moodbox installed into it with numpy<2 (scripts/pi-constraints.txt)
-#  - /etc/moodbox/config.yaml: copied only if absent; an existing one is kept and
-#    the new defaults go to config.yaml.dist beside it
-#  - /etc/systemd/system/moodbox.service, enabled and started
-#  - the installing user ($SUDO_USER) joins the moodbox group: `moodbox status`, `skip`...
-#    reach the daemon's control socket without sudo (after logging in again)
-#  - --enable-web: the drop-in moodbox.service.d/web.conf that gives the service the
-#    network for the phone page (set web.enabled and web.token in the config too)
+#   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--os bookworm|trixie]
+#   sudo ./scripts/install-pi.sh --upgrade [--no-start]   new code into the same venv
+#   sudo ./scripts/install-pi.sh --uninstall [--purge]    remove it (--purge: config too)
+#        ./scripts/install-pi.sh --venv-only DIR          only the venv + pip step
+#        ./scripts/install-pi.sh --show-plan              what the pip step would be here
+#
+# Install:
+#  - apt: python3-venv, python3-pip, python3-numpy and python3-picamera2 (the Pi camera
+#    library comes from apt, built against apt's numpy)
+#  - user "moodbox" (no login) in the video, audio and render groups
+#  - $PREFIX/venv with --system-site-packages (to see apt's picamera2), moodbox installed
+#    into it by the pip step below, and /usr/local/bin/moodbox linked to it
+#  - /etc/moodbox/config.yaml: copied only if absent; an existing one is kept and the new
+#    defaults go to config.yaml.dist beside it
+#  - $PREFIX/README.md (the unit's Documentation=) and /etc/systemd/system/moodbox.service,
+#    enabled and started
+#
+# The pip step depends on the OS release (from /etc/os-release, or --os):
+#  - bookworm: -c scripts/pi-constraints.txt (numpy<2): apt's modules are built against
+#    numpy 1.24, so the venv gets numpy 1.26 and opencv-python-headless 4.11.
+#  - trixie: numpy is pinned to exactly apt's version (2.2.x), which is already installed,
+#    so pip adds no second numpy that would shadow the one apt's picamera2 stack is built
+#    against, and picks the wheels built for numpy 2.
+#  On both, the compiled dependencies must come as wheels (--only-binary): a source build
+#  of numpy or OpenCV takes an hour on a Pi, so it fails fast instead.
+# Any other release stops with an error; `--os bookworm|trixie` tries that path anyway.
+#
+# Environment: MOODBOX_PREFIX (/opt/moodbox), MOODBOX_CONF (/etc/moodbox), MOODBOX_PYTHON
+# (/usr/bin/python3: apt's Python, the one apt's picamera2 is built for),
+# MOODBOX_OS_RELEASE (/etc/os-release; the tests point it at fake ones).
 set -euo pipefail
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX=${MOODBOX_PREFIX:-/opt/moodbox}
 CONF=${MOODBOX_CONF:-/etc/moodbox}
-START=1 APT=1 WEB=0
-for arg in "$@"; do
-  case "$arg" in
+PY=${MOODBOX_PYTHON:-/usr/bin/python3}
+OS_RELEASE=${MOODBOX_OS_RELEASE:-/etc/os-release}
+UNIT=/etc/systemd/system/moodbox.service
+LINK=/usr/local/bin/moodbox
+# compiled dependencies: wheels only, never an hour-long source build on the Pi
+BINARY_ONLY=numpy,opencv-python-headless,pandas,pygame,ai-edge-litert,tflite-runtime
+
+die() { echo "error: $*" >&2; exit "${EXIT:-1}"; }
+usage() {
+  cat >&2 <<EOF
+usage: sudo $0 [--no-start] [--no-apt] [--os bookworm|trixie]
+       sudo $0 --upgrade [--no-start] [--os bookworm|trixie]
+       sudo $0 --uninstall [--purge]
+            $0 --venv-only DIR [--os bookworm|trixie]
+            $0 --show-plan [--os bookworm|trixie]
+EOF
+  exit 2
+}
+
+ARGS="$*"
+MODE=install START=1 APT=1 PURGE=0 OS="" VENV=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --no-start) START=0 ;;
     --no-apt) APT=0 ;;
-    --enable-web) WEB=1 ;;
-    *) echo "usage: sudo $0 [--no-start] [--no-apt] [--enable-web]" >&2; exit 2 ;;
+    --purge) PURGE=1 ;;
+    --upgrade) MODE=upgrade ;;
+    --uninstall) MODE=uninstall ;;
+    --show-plan) MODE=plan ;;
+    --venv-only)
+      [ $# -ge 2 ] && [ -n "$2" ] || EXIT=2 die "--venv-only needs a directory, e.g. --venv-only /tmp/moodbox-venv"
+      MODE=venv-only VENV=$2; shift ;;
+    --os)
+      [ $# -ge 2 ] || EXIT=2 die "--os needs bookworm or trixie"
+      case "$2" in bookworm|trixie) OS=$2 ;;
+        *) EXIT=2 die "--os must be bookworm or trixie, not '$2'" ;; esac
+      shift ;;
+    -h|--help) usage ;;
+    *) echo "error: unknown option '$1'" >&2; usage ;;
   esac
+  shift
 done
-[ "$(id -u)" = 0 ] || { echo "error: run as root: sudo $0" >&2; exit 1; }
+[ "$PURGE" = 0 ] || [ "$MODE" = uninstall ] || EXIT=2 die "--purge goes with --uninstall"
 
-if [ "$APT" = 1 ]; then
+# --- which release ----------------------------------------------------------------
+os_release_value() {  # KEY -> its value in $OS_RELEASE, quotes removed
+  sed -n "s/^$1=//p" "$OS_RELEASE" | head -n1 | sed "s/^[\"']//; s/[\"']\$//"
+}
+
+detect_os() {  # prints bookworm or trixie; dies with the fix for anything else
+  [ -r "$OS_RELEASE" ] || EXIT=3 die "cannot read $OS_RELEASE to tell the OS release; pass --os bookworm or --os trixie"
+  local id codename version pretty
+  id=$(os_release_value ID) codename=$(os_release_value VERSION_CODENAME)
+  version=$(os_release_value VERSION_ID) pretty=$(os_release_value PRETTY_NAME)
+  case "$codename" in bookworm|trixie) echo "$codename"; return ;; esac
+  if [ "$id" = debian ] || [ "$id" = raspbian ]; then
+    case "$version" in 12) echo bookworm; return ;; 13) echo trixie; return ;; esac
+  fi
+  EXIT=3 die "unsupported OS release '${pretty:-$id $version}' ($OS_RELEASE); moodbox installs on Raspberry Pi OS Bookworm (Debian 12) or Trixie (Debian 13); to try anyway, pass --os bookworm (apt numpy 1.x) or --os trixie (apt numpy 2.x)"
+}
+
+# --- the pip step, one code path for install, upgrade and --venv-only ---------------
+PIP_ARGS=() CONSTRAINTS=""
+plan_pip() {  # fills PIP_ARGS for $OS
+  PIP_ARGS=(--disable-pip-version-check --only-binary "$BINARY_ONLY")
+  case "$OS" in
+    bookworm)
+      CONSTRAINTS=$SRC/scripts/pi-constraints.txt ;;
+    trixie)
+      local numpy
+      numpy=$("$PY" -c 'import importlib.metadata as m; print(m.version("numpy"))' 2>/dev/null) ||
+        die "apt's numpy is missing for $PY: sudo apt install python3-numpy (on Trixie the venv uses apt's numpy 2)"
+      case "$numpy" in 1.*) die "$PY has numpy $numpy, Trixie's is 2.x; run with --os bookworm" ;; esac
+      CONSTRAINTS=$(mktemp)
+      trap 'rm -f "$CONSTRAINTS"' EXIT
+      printf 'numpy==%s  # apt python3-numpy: no second numpy in the venv\n' "$numpy" > "$CONSTRAINTS" ;;
+  esac
+  PIP_ARGS+=(-c "$CONSTRAINTS")
+}
+
+make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by the plan
+  local dir=$1
+  command -v "$PY" >/dev/null || die "no $PY (apt's Python): sudo apt install python3 python3-venv"
+  if [ -x "$dir/bin/python" ] && [ "$("$dir/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != \
+       "$("$PY" -c 'import sys; print(sys.version_info[:2])')" ]; then
+    echo "$dir was made for another Python (OS upgraded?); making it afresh"
+    rm -rf "$dir"
+  fi
+  "$PY" -m venv --system-site-packages "$dir" ||
+    die "could not create the venv $dir: sudo apt install python3-venv"
+  plan_pip
+  echo "pip install ${PIP_ARGS[*]} $SRC  (into $dir, for $OS)"
+  "$dir/bin/pip" install -q "${PIP_ARGS[@]}" "$SRC" ||
+    die "pip could not install moodbox into $dir (see above); nothing else was changed"
+  "$dir/bin/moodbox" --help >/dev/null || die "moodbox was installed into $dir but does not start (see above)"
+}
+
+# --- the rest of an appliance: files, user, service ----------------------------------
+has_systemd() { command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }
+
+install_apt() {
   apt-get update -q
-  apt-get install -y -q python3-venv python3-pip
+  apt-get install -y -q python3-venv python3-pip python3-numpy
   apt-get install -y -q python3-picamera2 || echo "note: python3-picamera2 not available; use camera.type opencv (USB webcam)"
+}
+
+add_user() {
+  if ! id -u moodbox >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/moodbox --no-create-home --shell /usr/sbin/nologin moodbox
+  fi
+  for group in video audio render; do
+    if getent group "$group" >/dev/null; then usermod -aG "$group" moodbox; fi
+  done
+}
+
+install_files() {
+  install -d -m 755 "$CONF"
+  if [ -f "$CONF/config.yaml" ]; then
+    install -m 644 "$SRC/config.yaml" "$CONF/config.yaml.dist"
+    echo "kept your $CONF/config.yaml (new defaults in $CONF/config.yaml.dist)"
+  else
+    install -m 644 "$SRC/config.yaml" "$CONF/config.yaml"
+  fi
+  install -m 644 "$SRC/README.md" "$PREFIX/README.md"
+  install -m 644 "$SRC/systemd/moodbox.service" "$UNIT"
+  sed -i "s#/opt/moodbox/#$PREFIX/#g; s#/etc/moodbox/config.yaml#$CONF/config.yaml#" "$UNIT"
+  if [ -L "$LINK" ] || [ ! -e "$LINK" ]; then
+    ln -sfn "$PREFIX/venv/bin/moodbox" "$LINK"
+  else
+    echo "note: $LINK exists and is not a link; left alone (moodbox is $PREFIX/venv/bin/moodbox)"
+  fi
+}
+
+uninstall() {
+  if has_systemd; then
+    systemctl disable --now moodbox 2>/dev/null || true
+  fi
+  rm -f "$UNIT"
+  if has_systemd; then systemctl daemon-reload; fi
+  if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$PREFIX/venv/bin/moodbox" ]; then rm -f "$LINK"; fi
+  rm -rf "$PREFIX/venv"
+  rm -f "$PREFIX/README.md"
+  rmdir "$PREFIX" 2>/dev/null || true
+  if id -u moodbox >/dev/null 2>&1; then userdel moodbox; fi
+  echo "removed the moodbox service, user and $PREFIX/venv; your music was not touched"
+  if [ "$PURGE" = 1 ]; then
+    rm -f "$CONF/config.yaml" "$CONF/config.yaml.dist"
+    if rmdir "$CONF" 2>/dev/null || [ ! -e "$CONF" ]; then
+      echo "purged $CONF"
+    else
+      echo "removed $CONF/config.yaml; kept the other files you put in $CONF"
+    fi
+  elif [ -d "$CONF" ]; then
+    echo "kept $CONF (your config); remove it too with --purge"
+  fi
+}
+
+# --- main ------------------------------------------------------------------------------
+if [ "$MODE" = venv-only ]; then
+  [ -n "$OS" ] || OS=$(detect_os)
+  make_venv "$VENV"
+  echo "moodbox installed into $VENV ($OS): $VENV/bin/moodbox"
+  exit 0
 fi
-
-if ! id -u moodbox >/dev/null 2>&1; then
-  useradd --system --home-dir /var/lib/moodbox --no-create-home --shell /usr/sbin/nologin moodbox
+if [ "$MODE" = plan ]; then
+  [ -n "$OS" ] || OS=$(detect_os)
+  plan_pip
+  echo "os: $OS"
+  echo "python: $PY"
+  echo "pip install ${PIP_ARGS[*]} $SRC"
+  grep -v -e '^#' -e '^$' "$CONSTRAINTS" | sed 's/^/constraint: /'
+  exit 0
 fi
-for group in video audio render; do
-  getent group "$group" >/dev/null && usermod -aG "$group" moodbox
-done
-
-python3 -m venv --system-site-packages "$PREFIX/venv"
-"$PREFIX/venv/bin/pip" install --disable-pip-version-check -c "$SRC/scripts/pi-constraints.txt" "$SRC"
-
-install -d -m 755 "$CONF"
-if [ -f "$CONF/config.yaml" ]; then
-  install -m 644 "$SRC/config.yaml" "$CONF/config.yaml.dist"
-  echo "kept your $CONF/config.yaml (new defaults in $CONF/config.yaml.dist)"
+[ "$(id -u)" = 0 ] || die "run as root: sudo $0 $ARGS"
+if [ "$MODE" = uninstall ]; then
+  uninstall
+  exit 0
+fi
+[ -n "$OS" ] || OS=$(detect_os)
+if [ "$MODE" = upgrade ]; then
+  [ -x "$PREFIX/venv/bin/moodbox" ] || die "no moodbox in $PREFIX/venv to upgrade; install it first: sudo $0"
 else
-  install -m 644 "$SRC/config.yaml" "$CONF/config.yaml"
+  [ "$APT" = 0 ] || install_apt
+  add_user
 fi
-install -m 644 "$SRC/systemd/moodbox.service" /etc/systemd/system/moodbox.service
-sed -i "s#/opt/moodbox/venv#$PREFIX/venv#; s#/etc/moodbox/config.yaml#$CONF/config.yaml#" \
-  /etc/systemd/system/moodbox.service
-
-# --- the owner's controls (issue 11): socket group, optional phone page ---------
-getent group moodbox >/dev/null || groupadd --system moodbox
-getent group gpio >/dev/null && usermod -aG gpio moodbox   # buttons: (gpiozero), Pi OS only
-if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
-  usermod -aG moodbox "$SUDO_USER"
-  echo "$SUDO_USER is in the moodbox group: log in again, then try: moodbox status"
-fi
-ln -sf "$PREFIX/venv/bin/moodbox" /usr/local/bin/moodbox  # `moodbox status` on the PATH
-DROPIN=/etc/systemd/system/moodbox.service.d
-if [ "$WEB" = 1 ]; then
-  install -d -m 755 "$DROPIN"
-  install -m 644 "$SRC/systemd/moodbox-web.conf" "$DROPIN/web.conf"
-  echo "phone page: the service may use the network; set web.enabled: true and web.token in $CONF/config.yaml"
-fi
-# --- end of the owner's controls -------------------------------------------------
-
-if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+install -d -m 755 "$PREFIX"
+make_venv "$PREFIX/venv"
+install_files
+if has_systemd; then
   systemctl daemon-reload
-  if [ "$START" = 1 ]; then
+  if [ "$MODE" = upgrade ]; then
+    if [ "$START" = 1 ] && { systemctl is-enabled --quiet moodbox || systemctl is-active --quiet moodbox; }; then
+      systemctl restart moodbox
+      echo "moodbox upgraded and restarted: journalctl -u moodbox -f"
+    else
+      echo "moodbox upgraded; it runs the new code from its next start"
+    fi
+  elif [ "$START" = 1 ]; then
     systemctl enable --now moodbox
     echo "moodbox is running: journalctl -u moodbox -f"
   else
     systemctl enable moodbox
   fi
 fi
-echo "check the setup any time: sudo -u moodbox $PREFIX/venv/bin/moodbox check --config $CONF/config.yaml"
+echo "check the setup any time: moodbox check --config $CONF/config.yaml"
