@@ -206,7 +206,7 @@ if [ "$MODE" = plan ]; then
   plan_pip
   echo "os: $OS"
   echo "python: $PY"
-  echo "pip install ${PIP_ARGS[*]} $SRC"
+  echo "pip step: pip install ${PIP_ARGS[*]} $SRC"
   grep -v -e '^#' -e '^$' "$CONSTRAINTS" | sed 's/^/constraint: /'
   exit 0
 fi

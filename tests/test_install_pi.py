@@ -1,0 +1,173 @@
+"""scripts/install-pi.sh picks the right pip step per OS release and fails with one clear line."""
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+SCRIPT = REPO / "scripts" / "install-pi.sh"
+UNIT = REPO / "systemd" / "moodbox.service"
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash is not installed")
+
+RELEASES = {
+    "pios-bookworm-arm64": ('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\n'
+                            'VERSION_ID="12"\nVERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian\n'),
+    "pios-bookworm-armhf": ('PRETTY_NAME="Raspbian GNU/Linux 12 (bookworm)"\nNAME="Raspbian GNU/Linux"\n'
+                            'VERSION_ID="12"\nVERSION_CODENAME=bookworm\nID=raspbian\nID_LIKE=debian\n'),
+    "pios-trixie-arm64": ('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nNAME="Debian GNU/Linux"\n'
+                          'VERSION_ID="13"\nVERSION="13 (trixie)"\nVERSION_CODENAME=trixie\nID=debian\n'),
+    "debian-13-no-codename": 'PRETTY_NAME="Debian GNU/Linux 13"\nVERSION_ID="13"\nID=debian\n',
+    "trixie-testing": 'PRETTY_NAME="Debian GNU/Linux trixie/sid"\nVERSION_CODENAME=trixie\nID=debian\n',
+    "ubuntu-noble": ('PRETTY_NAME="Ubuntu 24.04.1 LTS"\nNAME="Ubuntu"\nVERSION_ID="24.04"\n'
+                     'VERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n'),
+    "debian-bullseye": ('PRETTY_NAME="Debian GNU/Linux 11 (bullseye)"\nVERSION_ID="11"\n'
+                        'VERSION_CODENAME=bullseye\nID=debian\n'),
+    "other-12": 'PRETTY_NAME="Some OS 12"\nVERSION_ID="12"\nID=someos\n',
+}
+
+
+def numpy_version(python: str = sys.executable) -> str | None:
+    r = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('numpy'))"],
+                       capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def run_script(tmp_path: Path, *args: str, release: str | None = None,
+               python: str = sys.executable, timeout: float = 60) -> subprocess.CompletedProcess:
+    os_release = tmp_path / "os-release"
+    if release is not None:
+        os_release.write_text(RELEASES[release])
+    env = dict(os.environ, MOODBOX_OS_RELEASE=str(os_release), MOODBOX_PYTHON=python,
+               MOODBOX_PREFIX=str(tmp_path / "opt"), MOODBOX_CONF=str(tmp_path / "etc"))
+    return subprocess.run(["bash", str(SCRIPT), *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def plan(r: subprocess.CompletedProcess) -> dict[str, str]:
+    assert r.returncode == 0, r.stderr
+    return {k: v.strip() for k, v in (line.split(":", 1) for line in r.stdout.splitlines())}
+
+
+def assert_one_line_error(r: subprocess.CompletedProcess, status: int, *words: str) -> None:
+    assert r.returncode == status, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("release", ["pios-bookworm-arm64", "pios-bookworm-armhf"])
+def test_bookworm_keeps_numpy_below_2(tmp_path, release):
+    p = plan(run_script(tmp_path, "--show-plan", release=release))
+    assert p["os"] == "bookworm"
+    assert p["constraint"] == "numpy<2"
+    assert "scripts/pi-constraints.txt" in p["pip step"]
+
+
+@pytest.mark.parametrize("release", ["pios-trixie-arm64", "debian-13-no-codename", "trixie-testing"])
+def test_trixie_pins_numpy_to_the_installed_one(tmp_path, release):
+    have = numpy_version()
+    if have is None or have.startswith("1."):
+        pytest.skip("the test Python needs numpy 2 to stand in for Trixie's apt numpy")
+    p = plan(run_script(tmp_path, "--show-plan", release=release))
+    assert p["os"] == "trixie"
+    # exactly the numpy already there: pip adds no second numpy and builds nothing
+    assert p["constraint"].split()[0] == f"numpy=={have}"
+    assert "pi-constraints.txt" not in p["pip step"]
+
+
+def test_compiled_dependencies_come_as_wheels_only(tmp_path):
+    p = plan(run_script(tmp_path, "--show-plan", release="pios-bookworm-arm64"))
+    only_binary = p["pip step"].split("--only-binary ")[1].split()[0].split(",")
+    assert {"numpy", "opencv-python-headless", "pandas", "pygame", "ai-edge-litert"} <= set(only_binary)
+
+
+@pytest.mark.parametrize("release", ["ubuntu-noble", "debian-bullseye", "other-12"])
+def test_unknown_release_is_one_clear_error(tmp_path, release):
+    r = run_script(tmp_path, "--show-plan", release=release)
+    pretty = RELEASES[release].split('"')[1]
+    assert_one_line_error(r, 3, f"unsupported OS release '{pretty}'", "--os bookworm", "--os trixie")
+
+
+def test_os_option_overrides_detection(tmp_path):
+    p = plan(run_script(tmp_path, "--show-plan", "--os", "bookworm", release="ubuntu-noble"))
+    assert p["os"] == "bookworm"
+
+
+def test_missing_os_release_names_the_way_out(tmp_path):
+    r = run_script(tmp_path, "--show-plan", release=None)
+    assert_one_line_error(r, 3, "os-release", "--os")
+
+
+def test_trixie_without_apt_numpy_says_what_to_install(tmp_path):
+    bare = tmp_path / "bare"
+    venv.create(bare, with_pip=False)  # a Python that sees no numpy
+    python = str(bare / "bin" / "python")
+    if numpy_version(python) is not None:
+        pytest.skip("numpy is visible even in a bare venv here")
+    r = run_script(tmp_path, "--show-plan", release="pios-trixie-arm64", python=python)
+    assert_one_line_error(r, 1, "sudo apt install python3-numpy")
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--os", "fedora"], ["--os must be bookworm or trixie"]),
+    (["--venv-only"], ["--venv-only needs a directory"]),
+    (["--purge"], ["--purge goes with --uninstall"]),
+])
+def test_bad_options_exit_2(tmp_path, args, words):
+    assert_one_line_error(run_script(tmp_path, *args, release="pios-bookworm-arm64"), 2, *words)
+
+
+def test_unknown_option_prints_usage(tmp_path):
+    r = run_script(tmp_path, "--frobnicate")
+    assert r.returncode == 2 and "unknown option '--frobnicate'" in r.stderr and "--venv-only DIR" in r.stderr
+
+
+def test_unit_documentation_points_at_the_installed_readme():
+    docs = [l.split("=", 1)[1] for l in UNIT.read_text().splitlines() if l.startswith("Documentation=")]
+    assert docs == ["file:///opt/moodbox/README.md"]
+    script = SCRIPT.read_text()
+    # the installer puts README.md there and rewrites /opt/moodbox/ for another prefix
+    assert 'install -m 644 "$SRC/README.md" "$PREFIX/README.md"' in script
+    assert 's#/opt/moodbox/#$PREFIX/#g' in script
+
+
+def test_venv_only_installs_a_working_moodbox_without_a_second_numpy(tmp_path):
+    """The real pip step (Trixie's: numpy pinned to the one the base Python has)."""
+    have = numpy_version()
+    if have is None or have.startswith("1."):
+        pytest.skip("the test Python needs numpy 2 to stand in for Trixie's apt numpy")
+    needed = ["opencv-python-headless", "pygame", "pandas", "pyyaml", "mutagen"]
+    needed += ["ai-edge-litert"] if sys.version_info >= (3, 10) else ["tflite-runtime"]
+    missing = [d for d in needed if not _installed(d)]
+    if missing:
+        pytest.skip(f"not installed here, pip would download them: {missing}")
+    target = tmp_path / "venv"
+    r = run_script(tmp_path, "--venv-only", str(target), release="pios-trixie-arm64", timeout=300)
+    if r.returncode != 0 and any(s in r.stdout + r.stderr for s in
+                                 ("NewConnectionError", "Could not fetch", "No matching distribution")):
+        pytest.skip("pip needs the network to build the package here")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"moodbox installed into {target} (trixie)" in r.stdout
+    site = next((target / "lib").glob("python3*/site-packages"))
+    assert not list(site.glob("numpy*")), "a second numpy in the venv"
+    h = subprocess.run([str(target / "bin" / "moodbox"), "--help"], capture_output=True, text=True)
+    assert h.returncode == 0 and "classify" in h.stdout
+
+
+def _installed(dist: str) -> bool:
+    try:
+        md.version(dist)
+        return True
+    except md.PackageNotFoundError:
+        return False
