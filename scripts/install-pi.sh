@@ -99,7 +99,14 @@ detect_os() {  # prints bookworm or trixie; dies with the fix for anything else
 }
 
 # --- the pip step, one code path for install, upgrade and --venv-only ---------------
-PIP_ARGS=() CONSTRAINTS=""
+PIP_ARGS=() CONSTRAINTS="" WORK=""
+workdir() {  # a scratch folder, removed on exit
+  if [ -z "$WORK" ]; then
+    WORK=$(mktemp -d)
+    trap 'rm -rf "$WORK"' EXIT
+  fi
+}
+
 plan_pip() {  # fills PIP_ARGS for $OS
   PIP_ARGS=(--disable-pip-version-check --only-binary "$BINARY_ONLY")
   case "$OS" in
@@ -110,11 +117,19 @@ plan_pip() {  # fills PIP_ARGS for $OS
       numpy=$("$PY" -c 'import importlib.metadata as m; print(m.version("numpy"))' 2>/dev/null) ||
         die "apt's numpy is missing for $PY: sudo apt install python3-numpy (on Trixie the venv uses apt's numpy 2)"
       case "$numpy" in 1.*) die "$PY has numpy $numpy, Trixie's is 2.x; run with --os bookworm" ;; esac
-      CONSTRAINTS=$(mktemp)
-      trap 'rm -f "$CONSTRAINTS"' EXIT
+      workdir
+      CONSTRAINTS=$WORK/constraints.txt
       printf 'numpy==%s  # apt python3-numpy: no second numpy in the venv\n' "$numpy" > "$CONSTRAINTS" ;;
   esac
   PIP_ARGS+=(-c "$CONSTRAINTS")
+}
+
+clean_copy() {  # $WORK/src: $SRC without build leftovers (a stale build/ would ship
+  workdir       # modules that a git pull removed); the checkout stays free of root's files
+  mkdir -p "$WORK/src"
+  tar -C "$SRC" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+    --exclude='*.egg-info' --exclude=__pycache__ --exclude=./runs --exclude=./scratch -cf - . |
+    tar -C "$WORK/src" -xf -
 }
 
 make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by the plan
@@ -128,10 +143,11 @@ make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by th
   "$PY" -m venv --system-site-packages "$dir" ||
     die "could not create the venv $dir: sudo apt install python3-venv"
   plan_pip
+  clean_copy
   echo "pip install ${PIP_ARGS[*]} $SRC  (into $dir, for $OS)"
-  "$dir/bin/pip" install -q "${PIP_ARGS[@]}" "$SRC" ||
-    die "pip could not install moodbox into $dir (see above); nothing else was changed"
-  "$dir/bin/moodbox" --help >/dev/null || die "moodbox was installed into $dir but does not start (see above)"
+  "$dir/bin/pip" install -q "${PIP_ARGS[@]}" "$WORK/src" ||
+    die "pip could not install moodbox into $dir (see above)"
+  "$dir/bin/moodbox" --version || die "moodbox was installed into $dir but does not start (see above)"
 }
 
 # --- the rest of an appliance: files, user, service ----------------------------------

@@ -153,6 +153,7 @@ def test_venv_only_installs_a_working_moodbox_without_a_second_numpy(tmp_path):
     if missing:
         pytest.skip(f"not installed here, pip would download them: {missing}")
     target = tmp_path / "venv"
+    had_build = (REPO / "build").exists()
     r = run_script(tmp_path, "--venv-only", str(target), release="pios-trixie-arm64", timeout=300)
     if r.returncode != 0 and any(s in r.stdout + r.stderr for s in
                                  ("NewConnectionError", "Could not fetch", "No matching distribution")):
@@ -163,6 +164,8 @@ def test_venv_only_installs_a_working_moodbox_without_a_second_numpy(tmp_path):
     assert not list(site.glob("numpy*")), "a second numpy in the venv"
     h = subprocess.run([str(target / "bin" / "moodbox"), "--help"], capture_output=True, text=True)
     assert h.returncode == 0 and "classify" in h.stdout
+    # built from a clean copy: no build/ left in the checkout (a stale one ships old modules)
+    assert had_build or not (REPO / "build").exists()
 
 
 def _installed(dist: str) -> bool:
