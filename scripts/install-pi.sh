@@ -160,6 +160,7 @@ install_apt() {
 }
 
 add_user() {
+  command -v useradd >/dev/null || die "useradd is missing: sudo apt install passwd"
   if ! id -u moodbox >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/moodbox --no-create-home --shell /usr/sbin/nologin moodbox
   fi
