@@ -34,6 +34,7 @@
 # (/usr/bin/python3: apt's Python, the one apt's picamera2 is built for),
 # MOODBOX_OS_RELEASE (/etc/os-release; the tests point it at fake ones).
 set -euo pipefail
+PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin  # useradd and friends, whatever root's PATH was
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 PREFIX=${MOODBOX_PREFIX:-/opt/moodbox}
 CONF=${MOODBOX_CONF:-/etc/moodbox}

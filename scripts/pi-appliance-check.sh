@@ -8,6 +8,7 @@ SUITE=${1:?usage: pi-appliance-check.sh bookworm|trixie}
 fail() { echo "FAIL: $*"; exit 1; }
 MUSIC=/srv/music/calm
 # a minimal root lacks what every Raspberry Pi OS has: useradd (passwd)
+PATH=$PATH:/usr/sbin:/sbin
 command -v useradd >/dev/null || { apt-get install -y -q passwd >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q passwd >/dev/null; }; }
 mkdir -p "$MUSIC" && cp playlists/calm/*.ogg "$MUSIC/"
 
