@@ -3,7 +3,7 @@
 # Bookworm (Debian 12, Python 3.11, apt numpy 1.24) or Trixie (Debian 13, Python 3.13,
 # apt numpy 2.2), arm64. Run from a moodbox checkout:
 #
-#   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--os bookworm|trixie]
+#   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--enable-web] [--os bookworm|trixie]
 #   sudo ./scripts/install-pi.sh --upgrade [--no-start]   new code into the same venv
 #   sudo ./scripts/install-pi.sh --uninstall [--purge]    remove it (--purge: config too)
 #        ./scripts/install-pi.sh --venv-only DIR          only the venv + pip step
@@ -14,11 +14,16 @@
 #    library comes from apt, built against apt's numpy)
 #  - user "moodbox" (no login) in the video, audio and render groups
 #  - $PREFIX/venv with --system-site-packages (to see apt's picamera2), moodbox installed
-#    into it by the pip step below, and /usr/local/bin/moodbox linked to it
+#    into it with the catalog extra by the pip step below, and /usr/local/bin/moodbox
+#    linked to it
 #  - /etc/moodbox/config.yaml: copied only if absent; an existing one is kept and the new
 #    defaults go to config.yaml.dist beside it
 #  - $PREFIX/README.md (the unit's Documentation=) and /etc/systemd/system/moodbox.service,
 #    enabled and started
+#  - the installing user ($SUDO_USER) joins the moodbox group: `moodbox status`, `skip`...
+#    reach the daemon's control socket without sudo (after logging in again)
+#  - --enable-web: the drop-in moodbox.service.d/web.conf that gives the service the
+#    network for the phone page (set web.enabled and web.token in the config too)
 #
 # The pip step depends on the OS release (from /etc/os-release, or --os):
 #  - bookworm: -c scripts/pi-constraints.txt (numpy<2): apt's modules are built against
@@ -42,14 +47,18 @@ PY=${MOODBOX_PYTHON:-/usr/bin/python3}
 OS_RELEASE=${MOODBOX_OS_RELEASE:-/etc/os-release}
 UNIT=/etc/systemd/system/moodbox.service
 LINK=/usr/local/bin/moodbox
+DROPIN=/etc/systemd/system/moodbox.service.d
+STATE=/var/lib/moodbox  # the unit's StateDirectory
+# `moodbox catalog` works on the box too (pandas, mutagen; the daemon never loads them)
+EXTRAS=catalog
 # compiled dependencies: wheels only, never an hour-long source build on the Pi
 BINARY_ONLY=numpy,opencv-python-headless,pandas,pygame,ai-edge-litert,tflite-runtime
 
 die() { echo "error: $*" >&2; exit "${EXIT:-1}"; }
 usage() {
   cat >&2 <<EOF
-usage: sudo $0 [--no-start] [--no-apt] [--os bookworm|trixie]
-       sudo $0 --upgrade [--no-start] [--os bookworm|trixie]
+usage: sudo $0 [--no-start] [--no-apt] [--enable-web] [--os bookworm|trixie]
+       sudo $0 --upgrade [--no-start] [--enable-web] [--os bookworm|trixie]
        sudo $0 --uninstall [--purge]
             $0 --venv-only DIR [--os bookworm|trixie]
             $0 --show-plan [--os bookworm|trixie]
@@ -58,11 +67,12 @@ EOF
 }
 
 ARGS="$*"
-MODE=install START=1 APT=1 PURGE=0 OS="" VENV=""
+MODE=install START=1 APT=1 WEB=0 PURGE=0 OS="" VENV=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-start) START=0 ;;
     --no-apt) APT=0 ;;
+    --enable-web) WEB=1 ;;
     --purge) PURGE=1 ;;
     --upgrade) MODE=upgrade ;;
     --uninstall) MODE=uninstall ;;
@@ -145,8 +155,8 @@ make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by th
     die "could not create the venv $dir: sudo apt install python3-venv"
   plan_pip
   clean_copy
-  echo "pip install ${PIP_ARGS[*]} $SRC  (into $dir, for $OS)"
-  "$dir/bin/pip" install -q "${PIP_ARGS[@]}" "$WORK/src" ||
+  echo "pip install ${PIP_ARGS[*]} $SRC[$EXTRAS]  (into $dir, for $OS)"
+  "$dir/bin/pip" install -q "${PIP_ARGS[@]}" "$WORK/src[$EXTRAS]" ||
     die "pip could not install moodbox into $dir (see above)"
   "$dir/bin/moodbox" --version || die "moodbox was installed into $dir but does not start (see above)"
 }
@@ -168,6 +178,12 @@ add_user() {
   for group in video audio render; do
     if getent group "$group" >/dev/null; then usermod -aG "$group" moodbox; fi
   done
+  # the owner's controls (issue 11): the control socket's group
+  getent group moodbox >/dev/null || groupadd --system moodbox
+  if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
+    usermod -aG moodbox "$SUDO_USER"
+    echo "$SUDO_USER is in the moodbox group: log in again, then try: moodbox status"
+  fi
 }
 
 install_files() {
@@ -186,29 +202,38 @@ install_files() {
   else
     echo "note: $LINK exists and is not a link; left alone (moodbox is $PREFIX/venv/bin/moodbox)"
   fi
+  if [ "$WEB" = 1 ]; then
+    install -d -m 755 "$DROPIN"
+    install -m 644 "$SRC/systemd/moodbox-web.conf" "$DROPIN/web.conf"
+    echo "phone page: the service may use the network; set web.enabled: true and web.token in $CONF/config.yaml"
+  fi
 }
 
 uninstall() {
   if has_systemd; then
     systemctl disable --now moodbox 2>/dev/null || true
   fi
-  rm -f "$UNIT"
+  rm -f "$UNIT" "$DROPIN/web.conf"
+  rmdir "$DROPIN" 2>/dev/null || true
   if has_systemd; then systemctl daemon-reload; fi
   if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$PREFIX/venv/bin/moodbox" ]; then rm -f "$LINK"; fi
   rm -rf "$PREFIX/venv"
   rm -f "$PREFIX/README.md"
   rmdir "$PREFIX" 2>/dev/null || true
   if id -u moodbox >/dev/null 2>&1; then userdel moodbox; fi
+  if getent group moodbox >/dev/null; then groupdel moodbox; fi
   echo "removed the moodbox service, user and $PREFIX/venv; your music was not touched"
   if [ "$PURGE" = 1 ]; then
+    rm -f "$STATE/learned-skips.json"
+    rmdir "$STATE" 2>/dev/null || true
     rm -f "$CONF/config.yaml" "$CONF/config.yaml.dist"
     if rmdir "$CONF" 2>/dev/null || [ ! -e "$CONF" ]; then
       echo "purged $CONF"
     else
       echo "removed $CONF/config.yaml; kept the other files you put in $CONF"
     fi
-  elif [ -d "$CONF" ]; then
-    echo "kept $CONF (your config); remove it too with --purge"
+  elif [ -d "$CONF" ] || [ -d "$STATE" ]; then
+    echo "kept $CONF (your config) and $STATE (what it learned from skips); remove them too with --purge"
   fi
 }
 
@@ -224,7 +249,7 @@ if [ "$MODE" = plan ]; then
   plan_pip
   echo "os: $OS"
   echo "python: $PY"
-  echo "pip step: pip install ${PIP_ARGS[*]} $SRC"
+  echo "pip step: pip install ${PIP_ARGS[*]} $SRC[$EXTRAS]"
   grep -v -e '^#' -e '^$' "$CONSTRAINTS" | sed 's/^/constraint: /'
   exit 0
 fi
@@ -236,10 +261,10 @@ fi
 [ -n "$OS" ] || OS=$(detect_os)
 if [ "$MODE" = upgrade ]; then
   [ -x "$PREFIX/venv/bin/moodbox" ] || die "no moodbox in $PREFIX/venv to upgrade; install it first: sudo $0"
-else
-  [ "$APT" = 0 ] || install_apt
-  add_user
+elif [ "$APT" = 1 ]; then
+  install_apt
 fi
+add_user
 install -d -m 755 "$PREFIX"
 make_venv "$PREFIX/venv"
 install_files
