@@ -12,7 +12,7 @@
 # Install:
 #  - apt: python3-venv, python3-pip, python3-numpy and python3-picamera2 (the Pi camera
 #    library comes from apt, built against apt's numpy)
-#  - user "moodbox" (no login) in the video, audio and render groups
+#  - user "moodbox" (no login) in the video, audio, render (and gpio) groups
 #  - $PREFIX/venv with --system-site-packages (to see apt's picamera2), moodbox installed
 #    into it with the catalog extra by the pip step below, and /usr/local/bin/moodbox
 #    linked to it
@@ -175,7 +175,8 @@ add_user() {
   if ! id -u moodbox >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/moodbox --no-create-home --shell /usr/sbin/nologin moodbox
   fi
-  for group in video audio render; do
+  # gpio: the optional buttons (gpiozero), where Raspberry Pi OS has that group
+  for group in video audio render gpio; do
     if getent group "$group" >/dev/null; then usermod -aG "$group" moodbox; fi
   done
   # the owner's controls (issue 11): the control socket's group
