@@ -136,6 +136,32 @@ def _output_devices() -> list[str]:
         return []
 
 
+def _check_controls(cfg: Config, rep: Report) -> None:
+    """Where the control socket is and whether a daemon answers; the page; the buttons."""
+    from moodbox.control.socket import ControlClient, NoDaemon, server_socket_path
+
+    if cfg.control.enabled:
+        path = server_socket_path(cfg.control)
+        try:
+            ControlClient(path, timeout=2.0).request({"cmd": "status"})
+            rep.add(OK, "control", f"a running moodbox answers on {path}")
+        except NoDaemon:
+            rep.add(OK, "control", f"the daemon will listen on {path} (moodbox status, skip, ...)")
+    else:
+        rep.add(OK, "control", "control socket off (control.enabled: false)")
+    if cfg.web.enabled:
+        rep.add(OK, "web", f"phone page on http://{cfg.web.listen}/, token set; it is reachable "
+                "from the network (README: what turning it on exposes)")
+    if cfg.buttons.enabled:
+        try:
+            import gpiozero  # noqa: F401
+            rep.add(OK, "buttons", f"skip pin {cfg.buttons.skip or '-'}, pause pin "
+                    f"{cfg.buttons.pause or '-'} (gpiozero)")
+        except ImportError:
+            rep.add(WARN, "buttons", "gpiozero is not installed: pip install 'moodbox[buttons]' "
+                    "(the box plays on without buttons)")
+
+
 def run_check(config_path: Path) -> int:
     rep = Report()
     t0 = time.monotonic()
@@ -149,7 +175,8 @@ def run_check(config_path: Path) -> int:
             rep.detail(e)
         print("\n".join(rep.lines))
         return EX_CONFIG
-    for step in (_check_model, _check_faces, _check_playlists, _check_camera, _check_audio):
+    for step in (_check_model, _check_faces, _check_playlists, _check_camera, _check_audio,
+                 _check_controls):
         step(cfg, rep)
     print("\n".join(rep.lines))
     verdict = ("ready to run" if not rep.blocking else f"{rep.blocking} problem(s) block running")

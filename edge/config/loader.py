@@ -225,7 +225,11 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     if faces.cascade:
         faces = dataclasses.replace(faces, cascade=str(_resolve(base_dir, faces.cascade)))
     faces = dataclasses.replace(faces, yunet_model=str(_resolve(base_dir, faces.yunet_model)))
-    return dataclasses.replace(cfg, classifier=classifier, camera=camera, faces=faces)
+    control = cfg.control
+    if control.socket:  # relative to the config file, like every other path
+        control = dataclasses.replace(control, socket=str(_resolve(base_dir, control.socket)))
+    return dataclasses.replace(cfg, classifier=classifier, camera=camera, faces=faces,
+                               control=control)
 
 
 def _cross_check(ld: _Loader, cfg: Config) -> None:
@@ -256,7 +260,7 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
 
 
 def _check_controls(ld: _Loader, cfg: Config) -> None:
-    if len(os.fsencode(cfg.control.socket)) > 107:
+    if cfg.control.socket and len(os.fsencode(str(_resolve(ld.base_dir, cfg.control.socket)))) > 107:
         ld.err("control.socket", "path is too long for a Unix socket (107 bytes at most)")
     w = cfg.web
     try:

@@ -34,15 +34,27 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command("release", "end a hold; follow the mood again")
 
 
-def socket_path(args: argparse.Namespace) -> Path:
-    """--socket, else the config's control.socket, else the first default that exists."""
+def socket_paths(args: argparse.Namespace) -> list[Path]:
+    """--socket, else the config's control.socket, else the defaults that exist (the
+    first one when none does, for the error message)."""
     if args.socket:
-        return Path(args.socket)
+        return [Path(args.socket)]
     configured = _configured_socket(args.config)
     if configured:
-        return configured
+        return [configured]
     candidates = default_socket_paths()
-    return next((p for p in candidates if p.exists()), candidates[0])
+    return [p for p in candidates if p.exists()] or candidates[:1]
+
+
+def ask(paths: list[Path], request: dict) -> dict:
+    """The first daemon that answers; NoDaemon (the first path's reason) when none does."""
+    first: NoDaemon | None = None
+    for path in paths:
+        try:
+            return ControlClient(path).request(request)
+        except NoDaemon as exc:
+            first = first or exc
+    raise first
 
 
 def _configured_socket(explicit: str | None) -> Path | None:
@@ -75,9 +87,8 @@ def request_for(args: argparse.Namespace) -> dict:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    client = ControlClient(socket_path(args))
     try:
-        reply = client.request(request_for(args))
+        reply = ask(socket_paths(args), request_for(args))
     except NoDaemon as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_FAILURE

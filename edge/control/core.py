@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself from 3.11
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -183,11 +184,15 @@ class ControlCore:
                 result = self.hold(request.get("playlist"), request.get("minutes"))
             else:
                 raise ControlError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
+            return {"ok": True, **result, "status": self.status(now)}
         except ControlError as exc:
             return {"ok": False, "error": str(exc)}
-        except TimeoutError:
-            return {"ok": False, "error": "the player did not answer in time"}
-        return {"ok": True, **result, "status": self.status(now)}
+        except (TimeoutError, FutureTimeout):
+            return {"ok": False, "error": "the player did not answer in time (it may be "
+                    "stopping); try again"}
+        except Exception as exc:  # noqa: BLE001 (a front end gets an answer, the daemon lives)
+            logger.exception("control command %r failed", cmd)
+            return {"ok": False, "error": f"internal error ({type(exc).__name__}); see the log"}
 
 
 def _minute_of_day() -> int:

@@ -41,3 +41,8 @@ def test_pins_and_listen(tmp_path):
     assert parse_listen("[::]:80") == ("::", 80)
     with pytest.raises(ConfigError, match="buttons.skip: must be a GPIO pin"):
         load(tmp_path, buttons={"skip": [1]})
+
+
+def test_a_relative_socket_is_relative_to_the_config_file(tmp_path):
+    cfg = load(tmp_path, control={"socket": "run/ctl.sock"})
+    assert cfg.control.socket == str(tmp_path / "run" / "ctl.sock")

@@ -115,6 +115,8 @@ def test_status_json_and_skip_changes_the_track_and_is_learned(box, tmp_path):
     assert s["history"][0]["mood"] == emotion and s["history"][0]["emotion"] == emotion
     text = b.cmd("status")
     assert text.returncode == 0 and f"from {emotion}" in text.stdout and "mood happy" in text.stdout
+    by_config = cli("status", "--json", "--config", str(b.config))  # control.socket from it
+    assert by_config.returncode == 0 and json.loads(by_config.stdout)["mood"] == emotion
 
     time.sleep(1.0)
     before = b.mark()
@@ -225,6 +227,8 @@ def test_a_stale_socket_is_replaced_at_start_and_the_page_is_off_by_default(box,
     with pytest.raises(ConnectionRefusedError):  # nothing listens on the network
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
     assert "phone page" not in b.proc.log
+    check = cli("check", "--config", str(b.config), timeout=60)
+    assert f"a running moodbox answers on {b.sock}" in check.stdout, check.stdout + check.stderr
     listening = Path("/proc/net/tcp").read_text() + Path("/proc/net/tcp6").read_text()
     inodes = {l.split()[9] for l in listening.splitlines()[1:] if l.split()[3] == "0A"}
     fds = Path(f"/proc/{b.proc.pid}/fd")

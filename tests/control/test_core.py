@@ -156,3 +156,19 @@ def test_skip_saves_the_learned_weights_only_when_asked(rig):
     assert saves == []
     core.skip()
     assert len(saves) == 1 and saves[0]["weights"]["happy"]
+
+
+def test_a_failing_or_stuck_player_still_gets_an_answer(rig):
+    core, player, fake, clock = rig
+
+    def broken(command):
+        raise RuntimeError("bug")
+
+    def stuck(command):
+        raise TimeoutError
+
+    core._run = broken
+    reply = core.handle({"cmd": "pause"}, clock.t)
+    assert reply == {"ok": False, "error": "internal error (RuntimeError); see the log"}
+    core._run = stuck
+    assert "did not answer in time" in core.handle({"cmd": "status"}, clock.t)["error"]
