@@ -64,6 +64,7 @@ class FacesConfig:
     roi: bool = _opt(True)
     detect_every: int = _opt(1, min=1, max=30)
     idle_every: int = _opt(3, min=1, max=30)
+    mirror_retry: bool = _opt(True)
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,9 @@ class TrackingDetector(FaceDetector):
     there; with `detect_every` > 1 the previous boxes are reused on the frames in
     between; with nobody in view the whole frame is searched only every `idle_every`th
     frame. With faces.listeners "all" every search is a full one (the window near the
-    last face would lose the others)."""
+    last face would lose the others). With faces.mirror_retry a full search that finds
+    nobody looks once more at the mirror image (detectors are not symmetric: it finds
+    a quarter of the faces the first look missed)."""
 
     def __init__(self, cfg: FacesConfig):
         self.cfg = cfg
@@ -117,6 +119,9 @@ class TrackingDetector(FaceDetector):
         if not boxes:
             boxes = self._detect_full(grey)
             self.last_mode = "full"
+        if not boxes and self.cfg.mirror_retry:
+            boxes = mirror_boxes(self._detect_full(grey[:, ::-1].copy()), grey.shape[1])
+            self.last_mode = "mirror"
         boxes = [b for b in boxes if min(b.w, b.h) >= self.cfg.min_face_px]
         boxes.sort(key=lambda b: (-b.area, b.x, b.y))
         self._last = boxes
@@ -127,6 +132,18 @@ class TrackingDetector(FaceDetector):
 
     @abstractmethod
     def _detect_roi(self, grey: np.ndarray, around: Box) -> list[Box]: ...
+
+
+def mirror_boxes(boxes: list[Box], width: int) -> list[Box]:
+    """Boxes found in a horizontally mirrored frame -> boxes in the frame itself (the
+    landmarks mirrored too, so the subject's right eye comes first again)."""
+    out = []
+    for b in boxes:
+        marks = tuple((width - x, y) for x, y in b.landmarks)
+        if len(marks) == 5:
+            marks = (marks[1], marks[0], marks[2], marks[4], marks[3])
+        out.append(Box(width - b.x - b.w, b.y, b.w, b.h, b.score, marks))
+    return out
 
 
 def roi_window(shape: tuple[int, ...], around: Box, grow: float) -> tuple[int, int, int, int]:
