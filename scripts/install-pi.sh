@@ -146,7 +146,10 @@ clean_copy() {  # $WORK/src: $SRC without build leftovers (a stale build/ would 
 make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by the plan
   local dir=$1
   command -v "$PY" >/dev/null || die "no $PY (apt's Python): sudo apt install python3 python3-venv"
-  if [ -x "$dir/bin/python" ] && [ "$("$dir/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != \
+  if [ -e "$dir" ] && [ ! -f "$dir/pyvenv.cfg" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+    die "$dir exists and is not a venv; give a new or empty folder"
+  fi
+  if [ -f "$dir/pyvenv.cfg" ] && [ -x "$dir/bin/python" ] && [ "$("$dir/bin/python" -c 'import sys; print(sys.version_info[:2])' 2>/dev/null)" != \
        "$("$PY" -c 'import sys; print(sys.version_info[:2])')" ]; then
     echo "$dir was made for another Python (OS upgraded?); making it afresh"
     rm -rf "$dir"

@@ -128,6 +128,15 @@ def test_bad_options_exit_2(tmp_path, args, words):
     assert_one_line_error(run_script(tmp_path, *args, release="pios-bookworm-arm64"), 2, *words)
 
 
+def test_venv_only_refuses_a_folder_that_is_not_a_venv(tmp_path):
+    folder = tmp_path / "music"
+    folder.mkdir()
+    (folder / "song.ogg").write_bytes(b"OggS")
+    r = run_script(tmp_path, "--venv-only", str(folder), release="pios-bookworm-arm64")
+    assert_one_line_error(r, 1, "is not a venv")
+    assert (folder / "song.ogg").read_bytes() == b"OggS" and len(list(folder.iterdir())) == 1
+
+
 def test_unknown_option_prints_usage(tmp_path):
     r = run_script(tmp_path, "--frobnicate")
     assert r.returncode == 2 and "unknown option '--frobnicate'" in r.stderr and "--venv-only DIR" in r.stderr
