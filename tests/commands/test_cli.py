@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 
 from helpers import REPO, make_setup, run_cli, write_tone
@@ -37,6 +38,23 @@ def test_classify_faces_sorted_largest_first(shared_faces):
     assert len(faces) == 2
     areas = [f["box"][2] * f["box"][3] for f in faces]
     assert areas == sorted(areas, reverse=True)
+
+
+@pytest.mark.parametrize("listeners", ["largest", "all"])
+def test_classify_lists_every_face_of_a_group_whatever_drives_the_mood(listeners, tmp_path,
+                                                                      shared_faces):
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())  # builtin: paths stay valid
+    cfg["faces"]["listeners"] = listeners
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    r = run_cli(["classify", "--config", str(path), "--json", str(shared_faces / "group_selfie.jpg"),
+                 str(shared_faces / "two_people.jpg")])
+    assert r.returncode == 0, r.stderr
+    group, pair = (json.loads(line) for line in r.stdout.strip().splitlines())
+    assert len(group["faces"]) == 6 and len(pair["faces"]) == 2
+    for face in group["faces"] + pair["faces"]:
+        assert 0.35 <= face["score"] <= 1.0
+        assert face["emotion"] == max(face["probs"], key=face["probs"].get)
 
 
 def test_classify_recommend_tracks_from_the_library(astronaut):
