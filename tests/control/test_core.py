@@ -172,3 +172,21 @@ def test_a_failing_or_stuck_player_still_gets_an_answer(rig):
     assert reply == {"ok": False, "error": "internal error (RuntimeError); see the log"}
     core._run = stuck
     assert "did not answer in time" in core.handle({"cmd": "status"}, clock.t)["error"]
+
+
+def test_track_tags_come_from_the_file(tmp_path):
+    mutagen = pytest.importorskip("mutagen.oggvorbis")
+    import shutil
+
+    from helpers import REPO
+    from moodbox.control.core import track_tags
+
+    path = tmp_path / "song.ogg"
+    shutil.copy(sorted((REPO / "playlists").glob("*/*.ogg"))[0], path)  # a shipped demo track
+    tagged = mutagen.OggVorbis(str(path))
+    tagged["title"], tagged["artist"] = "Here Comes the Sun", "The Beatles"
+    tagged.save()
+    assert track_tags(str(path)) == {"title": "Here Comes the Sun", "artist": "The Beatles"}
+    untagged = tmp_path / "tone.wav"
+    write_tone(untagged, 440, 0.1)
+    assert track_tags(str(untagged)) == {}
