@@ -281,7 +281,7 @@ def test_sighup_reload_to_an_unreachable_playlist_is_rejected(open_dir, astronau
     frames.chmod(0o755)
     import moodbox.daemon  # noqa: F401 (imports done here: the child cannot read root's site-packages)
     import moodbox.vision.haar  # noqa: F401
-    import moodbox.control.socket  # noqa: F401
+    import moodbox.control.socket  # noqa: F401,F811
     from moodbox.vision.classifier import load_interpreter_class
     load_interpreter_class()
     code, alive, log = as_nobody(_daemon_reload_as_user, open_dir, config, bad)
@@ -709,7 +709,7 @@ def test_scan_decodes_only_the_excerpt_of_a_long_wav(tmp_path):
 def test_run_and_check_never_import_pandas(tmp_path, astronaut):
     config = make_setup(tmp_path, astronaut)
     code = ("import sys; from moodbox.commands import cli; "
-            f"rc = cli.main(sys.argv[1:]); "
+            "rc = cli.main(sys.argv[1:]); "
             "print('PANDAS' if 'pandas' in sys.modules else 'NO-PANDAS', rc)")
     for args in (["check", "--config", str(config)],
                  ["run", "--config", str(config), "--duration", "1"]):
@@ -769,3 +769,32 @@ def test_bad_numbers_on_the_command_line_are_usage_errors(tmp_path):
     help_text = cli.build_parser()._subparsers._group_actions[0].choices["check"].format_help()
     assert "--config CONFIG  config file (default: $MOODBOX_CONFIG" in " ".join(help_text.split()) \
         or "config file (default: $MOODBOX_CONFIG" in help_text
+
+
+def test_scan_never_appends_to_a_file_it_did_not_write(tmp_path):
+    from moodbox.catalog import cli
+
+    music = tmp_path / "music"
+    music.mkdir()
+    write_tone(music / "a.wav", 440, 3.0)
+    notes = tmp_path / "catalog.csv.partial"
+    notes.write_text("my notes\n")
+    argv = ["catalog", "scan", str(music), "--out", str(tmp_path / "catalog.csv"), "--no-progress"]
+    assert cli.main(argv) == 2
+    assert notes.read_text() == "my notes\n" and not (tmp_path / "catalog.csv").exists()
+    notes.unlink()
+    assert cli.main(argv) == 0 and not notes.exists()
+
+
+def test_a_config_that_is_a_fifo_or_dev_zero_says_what_it_is(tmp_path):
+    from moodbox.config import ConfigError, load_config
+
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    big = tmp_path / "big.yaml"
+    big.write_text("# padding\n" * 200_000)
+    for name, words in (("fifo.yaml", "a FIFO (named pipe)"), ("zero.yaml", "a device"),
+                        ("big.yaml", "too large")):
+        with pytest.raises(ConfigError) as info:
+            load_config(tmp_path / name)
+        assert words in info.value.errors[0], (name, info.value.errors)

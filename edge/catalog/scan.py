@@ -18,6 +18,7 @@ from moodbox.catalog.features import MAX_ANALYSIS_S, START_FRACTION, AnalysisErr
 from moodbox.catalog.table import (AUDIO_EXTENSIONS, FEATURE_COLUMNS, INT_COLUMNS, TEXT_COLUMNS,
                                    CatalogError,
                                 normalise_types, read_catalog, write_catalog)
+from moodbox import files
 from moodbox.catalog.tags import read_track_info
 from moodbox.vocabulary import unplayable_reason
 
@@ -48,9 +49,13 @@ class ScanResult:
 def list_audio_files(root: Path) -> list[Path]:
     """Music files under root, recursively, sorted; macOS "._" shadow files are skipped."""
     found = []
-    for folder, dirs, files in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:  # one folder is skipped, named; the scan goes on
+        logger.warning("skipping folder %s: %s", exc.filename, files.problem(exc))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs.sort()
-        found.extend(Path(folder) / name for name in sorted(files)
+        found.extend(Path(folder) / name for name in sorted(names)
                      if Path(name).suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("._"))
     return found
 
@@ -179,6 +184,25 @@ def journal_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
 
+def _check_journal(path: Path) -> None:
+    """Refuse to append to (and later delete) a file beside the catalog that is not ours."""
+    k = files.kind(path)
+    if k == files.MISSING:
+        return
+    ours = False
+    if k == files.FILE:
+        try:
+            first = files.read_head(path, 64 * 1024).split(b"\n", 1)[0]
+            record = json.loads(first) if first.strip() else {"event": "empty"}
+            ours = isinstance(record, dict) and "event" in record
+        except (OSError, ValueError):
+            ours = False
+    if not ours:
+        raise CatalogError(f"{path} exists and is not a scan journal written by moodbox (the "
+                           "scan keeps its progress in that file and deletes it at the end); "
+                           "move or rename it, or choose another --out")
+
+
 def _previous_rows(out: Path, journal: ScanJournal) -> dict[str, dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     if out.exists():
@@ -216,6 +240,7 @@ def scan_library(root: Path, out: Path, decoder: Decoder, progress: Optional[Pro
         raise CatalogError(f"music folder {root} does not exist or is not a folder; "
                            "pass the folder that holds your music")
     root = root.resolve()
+    _check_journal(journal_path(out))
     journal = ScanJournal(journal_path(out))
     previous = _previous_rows(out, journal)
     files = list_audio_files(root)

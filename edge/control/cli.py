@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from moodbox import files
 from moodbox.control.socket import ControlClient, NoDaemon, default_socket_paths
 
 EX_OK, EX_FAILURE = 0, 1
@@ -43,7 +44,7 @@ def socket_paths(args: argparse.Namespace) -> list[Path]:
     if configured:
         return [configured]
     candidates = default_socket_paths()
-    return [p for p in candidates if p.exists()] or candidates[:1]
+    return [p for p in candidates if files.kind(p) != files.MISSING] or candidates[:1]
 
 
 def ask(paths: list[Path], request: dict) -> dict:
@@ -66,7 +67,7 @@ def _configured_socket(explicit: str | None) -> Path | None:
     try:
         import yaml
 
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.safe_load(files.read_bounded(path, 1024 * 1024).decode("utf-8")) or {}
         value = (raw.get("control") or {}).get("socket") or ""
     except (OSError, ValueError, AttributeError, UnicodeDecodeError):
         return None
