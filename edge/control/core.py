@@ -144,7 +144,8 @@ class ControlCore:
         v = self._vision()
         track = None
         if p.track_path:
-            track = {"path": p.track_path, "name": p.track, **track_tags(p.track_path)}
+            track = {"path": p.track_path, "name": p.track, "title": None, "artist": None,
+                     **track_tags(p.track_path)}
         return {
             "emotion": {"name": v.emotion, "p": round(v.emotion_p, 3)} if v.emotion else None,
             "mood": p.mood,
@@ -161,7 +162,8 @@ class ControlCore:
             "fps": round(v.fps, 1),
             "uptime_s": round(now - self._started, 1),
             "quiet_hours": p.quiet_hours,
-            "history": [{"ago_s": round(now - s.at, 1), "mood": s.mood,
+            "history": [{"ago_s": round(now - s.at, 1), "at_s": round(s.at - self._started, 1),
+                         "mood": s.mood,
                          "emotion": s.emotion or None, "p": round(s.p, 3)}
                         for s in reversed(self._history.items())],
             "learned": dict(p.played_less),

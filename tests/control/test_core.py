@@ -68,8 +68,9 @@ def test_status_snapshot(rig):
     assert s["emotion"] == {"name": "happy", "p": 0.8} and s["faces"] == 1
     assert s["hold"] is None and s["paused"] is False and s["quiet_hours"] is False
     assert s["uptime_s"] == pytest.approx(clock.t - 50.0, abs=0.1)
-    assert s["history"] == [{"ago_s": pytest.approx(0.5, abs=0.15), "mood": "happy",
+    assert s["history"] == [{"ago_s": pytest.approx(0.5, abs=0.15), "at_s": 50.0, "mood": "happy",
                              "emotion": "happy", "p": 0.8}]
+    assert s["track"]["title"] is None and s["track"]["artist"] is None  # tone files: no tags
 
 
 def test_skip_fades_fast_to_another_track_of_the_same_playlist(rig):
