@@ -127,6 +127,13 @@ def test_page_in_a_real_browser_shows_the_track_and_skips(tmp_path, request):
     d, base = request.getfixturevalue("web_daemon")
     assert d.wait_for("from happy (mood happy)", 30), d.log
     first = status(base)["track"]["name"]
+    # the real daemon's API: no token or a wrong one -> 401 and nothing changes
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        assert fetch(f"{base}/api/skip", "POST", {}, headers)[0] == 401
+        assert fetch(f"{base}/api/volume", "POST", {"level": 0.1}, headers)[0] == 401
+    time.sleep(0.5)
+    s = status(base)
+    assert s["track"]["name"] == first and s["owner_volume"] is None and "owner:" not in d.log
     try:
         browser.get(f"{base}/?token={TOKEN}")  # the link sets the page's session cookie
         shown = browser.wait_text("#track", lambda t: t == first, timeout=20)
