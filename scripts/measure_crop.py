@@ -80,7 +80,7 @@ def accuracy(clf, boxes: list, faces: np.ndarray, labels: np.ndarray, framing, a
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--detector", default="yunet", choices=["yunet", "haar"])
+    ap.add_argument("--detector", default="yunet", choices=["yunet", "blazeface", "haar"])
     ap.add_argument("--train", default="../shared/data/fer2013/train.npz")
     ap.add_argument("--val", default="../shared/data/fer2013/val.npz")
     ap.add_argument("--train-limit", type=int, default=3000)

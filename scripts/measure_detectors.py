@@ -38,6 +38,9 @@ SETUPS = {
     "yunet + flip": ({"detector": "yunet", "mirror_retry": False}, True),
     "yunet + flip + mirror retry (shipped)": ({"detector": "yunet"}, True),
     "haar + flip + mirror retry": ({"detector": "haar"}, True),
+    "blazeface full range + flip + mirror retry": ({"detector": "blazeface"}, True),
+    "blazeface short range + flip + mirror retry": (
+        {"detector": "blazeface", "blazeface_model": "builtin:models/blazeface_short_range.tflite"}, True),
 }
 
 
@@ -89,6 +92,7 @@ def main() -> int:
     ap.add_argument("--val", default="../shared/data/fer2013/val.npz")
     ap.add_argument("--val-limit", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the numbers here")
+    ap.add_argument("--only", default="", help="run only the setups whose name contains this")
     args = ap.parse_args()
     import cv2
 
@@ -115,6 +119,8 @@ def main() -> int:
     clips = {c: camera_frames(folder / c) for c in CLIPS}
     report = {}
     for name, (changes, flip) in SETUPS.items():
+        if args.only not in name:
+            continue
         cfg = dataclasses.replace(FacesConfig(), **changes)
         row = {"detector": make_detector(cfg).describe(), "flip": flip}
         for clip, frames in clips.items():

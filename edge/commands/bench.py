@@ -34,6 +34,7 @@ VARIANTS = {
                                        "idle_every": 3, "flip": False},
     "yunet-320+roi+idle-3+every-2": {**_CAMERA, "detector": "yunet", "roi": True,
                                      "idle_every": 3, "detect_every": 2},
+    "blazeface-320+idle-3": {**_CAMERA, "detector": "blazeface", "roi": False, "idle_every": 3},
 }
 DEFAULT_VARIANT = "yunet-320+roi+idle-3"  # what config.yaml ships (flip on)
 

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 # photos are larger than camera frames: detect at a finer scale (Haar needs 960 px for
 # small faces; YuNet finds them at 640 and puts false faces on suits and mugs above that)
-STILL_DETECT_WIDTH = {"haar": 960, "yunet": 640}
+STILL_DETECT_WIDTH = {"haar": 960, "yunet": 640, "blazeface": 640}  # blazeface: unused (letterboxed)
 
 
 def read_grey(path: Path):

@@ -224,7 +224,8 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     faces = cfg.faces
     if faces.cascade:
         faces = dataclasses.replace(faces, cascade=str(_resolve(base_dir, faces.cascade)))
-    faces = dataclasses.replace(faces, yunet_model=str(_resolve(base_dir, faces.yunet_model)))
+    faces = dataclasses.replace(faces, yunet_model=str(_resolve(base_dir, faces.yunet_model)),
+                                blazeface_model=str(_resolve(base_dir, faces.blazeface_model)))
     control = cfg.control
     if control.socket:  # relative to the config file, like every other path
         control = dataclasses.replace(control, socket=str(_resolve(base_dir, control.socket)))

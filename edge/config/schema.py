@@ -50,9 +50,10 @@ class CameraConfig:
 
 @dataclass(frozen=True)
 class FacesConfig:
-    detector: str = _opt("yunet", choices=("yunet", "haar"))
+    detector: str = _opt("yunet", choices=("yunet", "blazeface", "haar"))
     listeners: str = _opt("largest", choices=("largest", "all"))
     yunet_model: str = _opt("builtin:models/face_detection_yunet_2023mar.onnx")
+    blazeface_model: str = _opt("builtin:models/blazeface_full_range_sparse.tflite")
     score_threshold: float = _opt(0.35, min=0.05, max=1.0)
     cascade: str = _opt("")
     detect_width: int = _opt(320, min=64, max=4096)

@@ -172,6 +172,10 @@ def make_detector(cfg: FacesConfig) -> FaceDetector:
             detector: FaceDetector = HaarDetector(cfg)
         else:
             detector = YuNetDetector(cfg)
+    elif cfg.detector == "blazeface":
+        from moodbox.vision.blazeface import BlazeFaceDetector
+
+        detector = BlazeFaceDetector(cfg)
     else:
         detector = HaarDetector(cfg)
     logger.info("face detector: %s", detector.describe())
