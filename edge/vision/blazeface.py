@@ -5,8 +5,8 @@ per SSD anchor, a box offset and a score logit; this module generates MediaPipe'
 anchors, decodes the boxes and merges overlapping ones with weighted non-maximum
 suppression, as MediaPipe's face_detection graph does. The frame is letterboxed to a
 square (black padding right and bottom) and given as three equal channels in [-1, 1].
-It was measured against YuNet (scripts/measure_blazeface.py) and is not the default:
-it finds fewer faces for about the same cost.
+It was measured against YuNet (scripts/measure_detectors.py) and is not the default:
+it misses small faces YuNet finds (models/MODEL_CARD.md).
 """
 from __future__ import annotations
 
