@@ -53,11 +53,6 @@ def paths_for(out: Path) -> dict[str, Path]:
     }
 
 
-def legacy_checkpoint(out: Path) -> Path:
-    """Full Keras checkpoint written before the compact one (still resumable)."""
-    return Path(f"{out.with_suffix('')}.ckpt.keras")
-
-
 def save_checkpoint(model, path: Path) -> None:
     """Weights (exact) and optimizer state (iterations exact, momentum as float16), atomically."""
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
@@ -333,8 +328,7 @@ def _compiled_model(cfg: TrainConfig, info: ModelInfo, steps: int):
 
 
 def _resume(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
-    """(model, state) from the compact checkpoint, or a legacy full Keras one."""
-    keras = _keras()
+    """(model, state) from the compact checkpoint."""
     paths = paths_for(out)
     state = json.loads(paths["state"].read_text())
     saved_cfg = state.get("config", {})
@@ -342,12 +336,8 @@ def _resume(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
                if k in saved_cfg and saved_cfg[k] != v}
     if changed:
         logger.warning("resuming with changed settings (was, now): %s", changed)
-    if paths["checkpoint"].exists():
-        model = _compiled_model(cfg, info, steps)
-        load_checkpoint(model, paths["checkpoint"])
-    else:
-        make_schedule(cfg, steps)  # registers the schedule class for loading
-        model = keras.models.load_model(legacy_checkpoint(out))
+    model = _compiled_model(cfg, info, steps)
+    load_checkpoint(model, paths["checkpoint"])
     if not out.exists() and state.get("best_epoch"):
         # e.g. a fresh clone: the resume point was committed, the best model was not
         logger.warning("best model %s (epoch %d) is missing; the best is chosen again from "
@@ -360,7 +350,7 @@ def _resume(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
 
 def _fresh(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
     keras = _keras()
-    for p in [*paths_for(out).values(), legacy_checkpoint(out)]:
+    for p in paths_for(out).values():
         p.unlink(missing_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     model = _compiled_model(cfg, info, steps)
@@ -411,8 +401,7 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     steps = len(train_set) // cfg.batch_size
     info = ModelInfo(classes=train_set.classes, input_size=int(train_set.x.shape[1]),
                      scale=cfg.scale, extra={"arch": cfg.arch})
-    resumable = paths["checkpoint"].exists() or legacy_checkpoint(out).exists()
-    if resume and resumable and paths["state"].exists():
+    if resume and paths["checkpoint"].exists() and paths["state"].exists():
         model, state = _resume(out, cfg, info, steps)
         if state.get("stopped_early") or state["epochs_done"] >= cfg.epochs:
             if not out.exists():

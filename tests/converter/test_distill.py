@@ -137,6 +137,9 @@ def test_resume_from_a_clone_without_the_best_model(faces, soft, tmp_path):
     assert _train_student(faces, soft, out, 2, "--resume") == 0
     assert out.is_file()
     assert json.loads((tmp_path / "student.train.json").read_text())["best_epoch"] == 2
+    out.unlink()  # a finished run: the last epoch's weights stand in for the best
+    assert _train_student(faces, soft, out, 2, "--resume") == 0
+    assert out.is_file()
 
 
 def _one_line_error(capsys) -> str:
