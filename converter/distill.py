@@ -147,58 +147,48 @@ class TeacherReport:
     accuracy_flip: float
 
 
+def _teacher_views(path: Path, train: FaceSet, val: FaceSet | None):
+    """One teacher's flip-averaged train probabilities, and its val probabilities one
+    view and flip-averaged (None without val). An NPZ teacher has flip-averaged ones only."""
+    if path.suffix == ".npz":
+        given = load_soft_labels(path, train, val)
+        if val is not None and given.val_probs is None:
+            raise DataError(f"{path}: has no val soft labels, but --val was given")
+        return given.train_probs, given.val_probs, given.val_probs
+    plain, mirror = _keras_probabilities(path, train)
+    if val is None:
+        return (plain + mirror) / 2, None, None
+    val_plain, val_mirror = _keras_probabilities(path, val)
+    return (plain + mirror) / 2, val_plain, (val_plain + val_mirror) / 2
+
+
 def make_soft_labels(teachers: list[Path], train: FaceSet, val: FaceSet | None = None,
                      ) -> tuple[SoftLabels, list[TeacherReport]]:
     """Average the teachers' probabilities over face + mirror and over teachers.
 
     A teacher is a float Keras model (.keras/.h5), or a soft-label NPZ made elsewhere
-    (e.g. by a PyTorch teacher on a GPU machine) for exactly these faces.
+    (e.g. by a PyTorch teacher on a GPU machine) for exactly these faces. With val, the
+    reports give each teacher's and the ensemble's val accuracy (the last report).
     """
     if not teachers:
         raise ValueError("give at least one --teacher")
-    k = len(train.classes)
-    train_sum = np.zeros((len(train), k), np.float64)
-    val_sum = np.zeros((len(val), k), np.float64) if val is not None else None
-    val_plain_sum = np.zeros_like(val_sum) if val is not None else None
-    reports, hashes = [], []
+    train_probs, val_plain, val_flip, reports = [], [], [], []
     for path in teachers:
         t0 = time.time()
-        if path.suffix == ".npz":
-            given = load_soft_labels(path, train, val)
-            train_avg = given.train_probs
-            if val is not None and given.val_probs is None:
-                raise DataError(f"{path}: has no val soft labels, but --val was given")
-            val_plain = val_avg = given.val_probs if val is not None else None
-        else:
-            plain, mirror = _keras_probabilities(path, train)
-            if plain.shape[1] != k:
-                raise DataError(f"{path}: teacher has {plain.shape[1]} outputs, the faces "
-                                f"{k} classes")
-            train_avg = (plain + mirror) / 2
-            val_plain = val_avg = None
-            if val is not None:
-                val_plain, val_mirror = _keras_probabilities(path, val)
-                val_avg = (val_plain + val_mirror) / 2
-        train_sum += train_avg
+        train_avg, plain, flip = _teacher_views(path, train, val)
+        train_probs.append(train_avg)
         if val is not None:
-            val_sum += val_avg
-            val_plain_sum += val_plain
-            reports.append(TeacherReport(str(path), float(np.mean(val_plain.argmax(1) == val.y)),
-                                         float(np.mean(val_avg.argmax(1) == val.y))))
+            val_plain.append(plain)
+            val_flip.append(flip)
+            reports.append(TeacherReport(str(path), float(np.mean(plain.argmax(1) == val.y)),
+                                         float(np.mean(flip.argmax(1) == val.y))))
             logger.info("teacher %s: val %.4f one view, %.4f flip-averaged (%.0f s)", path,
                         reports[-1].accuracy, reports[-1].accuracy_flip, time.time() - t0)
-        hashes.append(file_sha256(path))
-    n = len(teachers)
-    labels = SoftLabels(train_probs=(train_sum / n).astype(np.float32),
+    labels = SoftLabels(train_probs=np.mean(train_probs, axis=0).astype(np.float32),
                         classes=tuple(train.classes), train_sha1=faces_sha1(train))
-    if val is not None:
-        labels.val_probs = (val_sum / n).astype(np.float32)
-        labels.val_sha1 = faces_sha1(val)
-        ensemble = TeacherReport("ensemble", float(np.mean(val_plain_sum.argmax(1) == val.y)),
-                                 float(np.mean(labels.val_probs.argmax(1) == val.y)))
-        reports.append(ensemble)
     labels.provenance = {
-        "teachers": [str(p) for p in teachers], "teacher_sha256": hashes,
+        "teachers": [str(p) for p in teachers],
+        "teacher_sha256": [file_sha256(p) for p in teachers],
         "train_data": train.path, "val_data": val.path if val is not None else "",
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "note": "mean over teachers of the mean over face and horizontal mirror of each "
@@ -206,6 +196,11 @@ def make_soft_labels(teachers: list[Path], train: FaceSet, val: FaceSet | None =
                 "softmax(log(p) / T)",
     }
     if val is not None:
+        labels.val_probs = np.mean(val_flip, axis=0).astype(np.float32)
+        labels.val_sha1 = faces_sha1(val)
+        reports.append(TeacherReport(
+            "ensemble", float(np.mean(np.mean(val_plain, axis=0).argmax(1) == val.y)),
+            float(np.mean(labels.val_probs.argmax(1) == val.y))))
         labels.provenance.update(
             teacher_val_accuracy=[r.accuracy for r in reports[:-1]],
             teacher_val_accuracy_flip=[r.accuracy_flip for r in reports[:-1]],
