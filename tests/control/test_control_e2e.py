@@ -138,6 +138,13 @@ def test_status_json_and_skip_changes_the_track_and_is_learned(box, tmp_path):
     assert saved["weights"][emotion][first] == pytest.approx(0.5)
     code, _ = b.proc.stop()
     assert code == 0 and "Traceback" not in b.proc.log
+    # a restart keeps what was learned
+    b.proc.close()
+    b.proc = DaemonProcess(["--config", str(b.config)], audio_file=b.capture,
+                           extra_env={"STATE_DIRECTORY": str(b.state)}, cwd=tmp_path)
+    assert b.proc.wait_for("learned skips from", 30), b.proc.log
+    assert b.proc.wait_for("moodbox running", 30), b.proc.log
+    assert b.status()["learned"] == {emotion: 1}
 
 
 def test_pause_silences_resume_brings_it_back_and_volume_is_capped(box):

@@ -191,3 +191,16 @@ def test_track_tags_come_from_the_file(tmp_path):
     untagged = tmp_path / "tone.wav"
     write_tone(untagged, 440, 0.1)
     assert track_tags(str(untagged)) == {}
+
+
+def test_a_config_reload_keeps_the_owners_choices(rig):
+    core, player, fake, clock = rig
+    core.hold("calm")
+    core.volume(0.4)
+    core.pause()
+    player.update_library(player.cfg, player.playlists, player.mood_map)
+    clock.tick(1.0)
+    assert player.hold == "calm" and player.owner_volume == 0.4 and player.state == "paused"
+    core.resume()
+    clock.tick(1.0)
+    assert player.playlist == "calm" and player.state == "playing"
