@@ -6,7 +6,6 @@ from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself from 3.11
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from moodbox.audio.player import PlayerStatus, PlaylistPlayer

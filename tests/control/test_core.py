@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,6 @@ from moodbox.audio.player import PlaylistPlayer
 from moodbox.config import PlayerConfig, PlaylistConfig
 from moodbox.audio.playlists import load_playlists
 from moodbox.control.core import ControlCore, MoodHistory, MoodSwitch, VisionView
-from moodbox.control.learning import SkipLearner
 from fakes import FakeAudio
 from helpers import write_tone
 

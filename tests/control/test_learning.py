@@ -1,7 +1,6 @@
 """The skip-learning rule (pure, times passed in) and its atomic state file."""
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections import Counter
