@@ -18,12 +18,22 @@
 #   runs/distill/  averaged float models and their int8 conversions (not committed;
 #       the one that ships is copied to models/ by hand, after checking the targets)
 #
+# Students: by default both students (distilled and control) start from the round-one
+# model (models/training/distill/round1-resnet32.keras, the float model that shipped before
+# issue 10) and train STUDENT_EPOCHS more epochs at a low, cosine-decaying learning rate,
+# the distilled one against the teachers, the control one on the true labels only: the
+# same epochs from the same start, so the difference is the teachers' alone. Then the best
+# and last epochs are averaged. With STUDENT_INIT= (empty) the students are trained from
+# scratch instead: EPOCHS epochs plus a second FT_EPOCHS-epoch cycle, four checkpoints
+# averaged (the round-one recipe; about twice the CPU time).
+#
 # Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
-# TEACHER_SEEDS ("11 12"), EPOCHS (60), FT_EPOCHS (12), DISTILL_WEIGHT (0.7),
-# TEMPERATURE (3), THREADS (1 per run), CONVERT (the moodbox-convert command),
-# SHIPPED_TEACHER (models/emotion.keras, the shipped float model, is a teacher too; empty:
-# not); for a smoke run on synthetic faces also ARCH, WIDTH, RUN_DIR, OUT_DIR and
-# CONVERT_ARGS (extra convert options, e.g. "--min-agreement 0 --max-drop 100").
+# TEACHER_SEEDS ("11 12"), EPOCHS (60), FT_EPOCHS (12), STUDENT_INIT (see above),
+# STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7), TEMPERATURE (3), THREADS
+# (1 per run), CONVERT (the moodbox-convert command), SHIPPED_TEACHER (the round-one model
+# is a teacher too; empty: not); for a smoke run on synthetic faces also ARCH, WIDTH,
+# RUN_DIR, OUT_DIR and CONVERT_ARGS (extra convert options, e.g. "--min-agreement 0
+# --max-drop 100").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data/fer2013}
@@ -32,7 +42,11 @@ OUT=${OUT_DIR:-runs/distill}
 ARCH=${ARCH:-resnet}
 WIDTH=${WIDTH:-32}
 FT_EPOCHS=${FT_EPOCHS:-12}
-SHIPPED_TEACHER=${SHIPPED_TEACHER-models/emotion.keras}
+ROUND1=models/training/distill/round1-resnet32.keras
+SHIPPED_TEACHER=${SHIPPED_TEACHER-$ROUND1}
+STUDENT_INIT=${STUDENT_INIT-$ROUND1}
+STUDENT_EPOCHS=${STUDENT_EPOCHS:-30}
+STUDENT_LR=${STUDENT_LR:-0.01}
 CONVERT=${CONVERT:-moodbox-convert}
 THREADS=${THREADS:-1}
 TEACHER_SEEDS=${TEACHER_SEEDS:-"11 12"}
@@ -82,8 +96,14 @@ soft_labels() {
     --threads "$THREADS" --out "$SOFT" | tee "$R/soft-labels.txt"
 }
 
-student() {  # name, extra options (distillation or none); main run, then the short cycle
+student() {  # name, extra options (distillation or none)
   local name=$1; shift
+  if [ -n "$STUDENT_INIT" ]; then  # from the round-one model: one low-learning-rate run
+    train_run "$name" --arch "$ARCH" --width "$WIDTH" --epochs "$STUDENT_EPOCHS" \
+      --lr "$STUDENT_LR" --warmup-epochs 0 --patience "$STUDENT_EPOCHS" --seed 1234 \
+      --init-from "$STUDENT_INIT" "$@"
+    return
+  fi
   train_run "$name" --arch "$ARCH" --width "$WIDTH" --epochs "$EPOCHS" --seed 1234 "$@"
   train_run "$name-ft" --arch "$ARCH" --width "$WIDTH" --epochs "$FT_EPOCHS" --lr 0.008 \
     --warmup-epochs 0 --patience "$FT_EPOCHS" --seed 4321 --init-from "$R/$name.keras" "$@"
@@ -97,12 +117,17 @@ students() {
   wait "$p1"; wait "$p2"
 }
 
-finish_one() {  # average main + short cycle (best and last of each), convert, evaluate
+last_run() {  # the run whose finishing completes a student
+  if [ -n "$STUDENT_INIT" ]; then echo "$1"; else echo "$1-ft"; fi
+}
+
+finish_one() {  # average best and last (of both cycles when from scratch), convert, evaluate
   local name=$1
   if [ ! -f "$OUT/$name.keras" ]; then
     log "$name: averaging"
-    "$CONVERT" average --models "$R/$name.keras" "$R/$name.last.keras" "$R/$name-ft.keras" \
-      "$R/$name-ft.last.keras" --train "$D/train.npz" --out "$OUT/$name.keras"
+    local parts=("$R/$name.keras" "$R/$name.last.keras")
+    [ -n "$STUDENT_INIT" ] || parts+=("$R/$name-ft.keras" "$R/$name-ft.last.keras")
+    "$CONVERT" average --models "${parts[@]}" --train "$D/train.npz" --out "$OUT/$name.keras"
   fi
   if [ ! -f "$OUT/${name}_int8.tflite" ]; then
     log "$name: int8"
@@ -122,10 +147,10 @@ evaluate() {  # model, name -> $R/eval/name.json (flip-averaged too)
 }
 
 finish() {
-  evaluate models/emotion_int8.tflite shipped-int8
-  evaluate models/emotion.keras shipped-float
+  evaluate "${ROUND1%.keras}_int8.tflite" round1-int8
+  evaluate "$ROUND1" round1-float
   for name in student-control student-distilled; do
-    finished "$name-ft" || { echo "$name has not finished" >&2; exit 1; }
+    finished "$(last_run "$name")" || { echo "$name has not finished" >&2; exit 1; }
     finish_one "$name"
   done
   python3 - "$R/eval" <<'EOF'
