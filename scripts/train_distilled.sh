@@ -32,8 +32,9 @@
 # STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7), TEMPERATURE (3), THREADS
 # (1 per run), CONVERT (the moodbox-convert command), SHIPPED_TEACHER (the round-one model
 # is a teacher too; empty: not); for a smoke run on synthetic faces also ARCH, WIDTH,
-# RUN_DIR, OUT_DIR and CONVERT_ARGS (extra convert options, e.g. "--min-agreement 0
-# --max-drop 100").
+# RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
+# convert options, e.g. "--min-agreement 0 --max-drop 100"); tests/converter/
+# test_train_distilled_script.py runs the whole sequence that way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data/fer2013}
@@ -42,7 +43,7 @@ OUT=${OUT_DIR:-runs/distill}
 ARCH=${ARCH:-resnet}
 WIDTH=${WIDTH:-32}
 FT_EPOCHS=${FT_EPOCHS:-12}
-ROUND1=models/training/distill/round1-resnet32.keras
+ROUND1=${ROUND1:-models/training/distill/round1-resnet32.keras}
 SHIPPED_TEACHER=${SHIPPED_TEACHER-$ROUND1}
 STUDENT_INIT=${STUDENT_INIT-$ROUND1}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-30}
