@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The distilled emotion model (issue 10), from a clean clone, as one resumable sequence:
 #   teachers -> soft labels -> students (distilled, and a no-teacher control with the same
-#   epochs) -> second short cycle -> weight averaging -> int8 conversion -> evaluation.
+#   epochs) -> weight averaging -> int8 conversion -> evaluation.
 #
 #   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|finish]
+#
+# (students = distilled + control at the same time; each can also run alone, and the
+# control needs no teachers, so it may start while a teacher still trains.)
 #
 # Every step skips what is already done and every training run resumes from its last
 # epoch (--resume), so after an interruption rerun the same command. Runs go two at a time
@@ -110,11 +113,17 @@ student() {  # name, extra options (distillation or none)
     --warmup-epochs 0 --patience "$FT_EPOCHS" --seed 4321 --init-from "$R/$name.keras" "$@"
 }
 
+distilled() {
+  [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
+  student student-distilled --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T"
+}
+
+control() { student student-control; }  # needs no teachers: may run beside them
+
 students() {
   [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
-  student student-distilled --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T" &
-  local p1=$!
-  student student-control & local p2=$!
+  distilled & local p1=$!
+  control & local p2=$!
   wait "$p1"; wait "$p2"
 }
 
@@ -174,7 +183,9 @@ case "$STEP" in
   teachers) teachers ;;
   soft-labels) soft_labels ;;
   students) students ;;
+  distilled) distilled ;;
+  control) control ;;
   finish) finish ;;
   all) teachers; soft_labels; students; finish ;;
-  *) echo "usage: $0 [all|teachers|soft-labels|students|finish]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|teachers|soft-labels|students|distilled|control|finish]" >&2; exit 2 ;;
 esac
