@@ -31,8 +31,10 @@
 # averaged (the round-one recipe; about twice the CPU time).
 #
 # Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
-# TEACHER_SEEDS ("11 12"), EPOCHS (60), FT_EPOCHS (12), STUDENT_INIT (see above),
-# STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7), TEMPERATURE (3), THREADS
+# TEACHER_SEEDS ("11 12"), EXTRA_TEACHERS (more teachers for the soft labels: soft-label
+# NPZs from scripts/teacher_torch.py, e.g. trained on a GPU machine, or .keras models;
+# with another set of teachers use another RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
+# STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7), TEMPERATURE (3), THREADS
 # (1 per run), CONVERT (the moodbox-convert command), SHIPPED_TEACHER (the round-one model
 # is a teacher too; empty: not); for a smoke run on synthetic faces also ARCH, WIDTH,
 # RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
@@ -52,6 +54,7 @@ STUDENT_INIT=${STUDENT_INIT-$ROUND1}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-30}
 STUDENT_LR=${STUDENT_LR:-0.01}
 CONVERT=${CONVERT:-moodbox-convert}
+EXTRA_TEACHERS=${EXTRA_TEACHERS:-}
 THREADS=${THREADS:-1}
 TEACHER_SEEDS=${TEACHER_SEEDS:-"11 12"}
 EPOCHS=${EPOCHS:-60}
@@ -95,6 +98,7 @@ soft_labels() {
     finished "teacher-$ARCH$WIDTH-s$seed" || { echo "teacher s$seed has not finished" >&2; exit 1; }
     list+=("$R/teacher-$ARCH$WIDTH-s$seed.keras")
   done
+  list+=($EXTRA_TEACHERS)
   log "soft labels from ${list[*]}"
   "$CONVERT" soft-labels --teacher "${list[@]}" --data "$D/train.npz" --val "$D/val.npz" \
     --threads "$THREADS" --out "$SOFT" | tee "$R/soft-labels.txt"
