@@ -34,7 +34,9 @@
 # TEACHER_SEEDS ("11 12"), EXTRA_TEACHERS (more teachers for the soft labels: soft-label
 # NPZs from scripts/teacher_torch.py, e.g. trained on a GPU machine, or .keras models;
 # with another set of teachers use another RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
-# STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7), TEMPERATURE (3), THREADS
+# STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7),
+# TEMPERATURE (3), DISTILLED_NAME (student-distilled; another name, starting with
+# student-distilled-, trains a variant beside it, e.g. with other A and T), THREADS
 # (1 per run), CONVERT (the moodbox-convert command), SHIPPED_TEACHER (the round-one model
 # is a teacher too; empty: not); for a smoke run on synthetic faces also ARCH, WIDTH,
 # RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
@@ -55,6 +57,7 @@ STUDENT_EPOCHS=${STUDENT_EPOCHS:-30}
 STUDENT_LR=${STUDENT_LR:-0.01}
 CONVERT=${CONVERT:-moodbox-convert}
 EXTRA_TEACHERS=${EXTRA_TEACHERS:-}
+DISTILLED=${DISTILLED_NAME:-student-distilled}
 THREADS=${THREADS:-1}
 TEACHER_SEEDS=${TEACHER_SEEDS:-"11 12"}
 EPOCHS=${EPOCHS:-60}
@@ -119,7 +122,7 @@ student() {  # name, extra options (distillation or none)
 
 distilled() {
   [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
-  student student-distilled --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T"
+  student "$DISTILLED" --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T"
 }
 
 control() { student student-control; }  # needs no teachers: may run beside them
@@ -163,7 +166,11 @@ evaluate() {  # model, name -> $R/eval/name.json (flip-averaged too)
 finish() {
   evaluate "${ROUND1%.keras}_int8.tflite" round1-int8
   evaluate "$ROUND1" round1-float
-  for name in student-control student-distilled; do
+  local names=(student-control student-distilled)
+  for f in "$R"/student-distilled-*.train.json; do  # variants (DISTILLED_NAME)
+    [ -f "$f" ] && [[ "$f" != *-ft.train.json ]] && names+=("$(basename "$f" .train.json)")
+  done
+  for name in "${names[@]}"; do
     finished "$(last_run "$name")" || { echo "$name has not finished" >&2; exit 1; }
     finish_one "$name"
   done
