@@ -1,0 +1,49 @@
+"""scripts/compare_models.py: the paired test is right, and it runs on real int8 models."""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from moodbox.converter.data import save_npz, synthetic_faces
+
+REPO = Path(__file__).resolve().parents[2]
+spec = importlib.util.spec_from_file_location("compare_models", REPO / "scripts" / "compare_models.py")
+compare_models = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(compare_models)
+
+
+def test_mcnemar_exact_values():
+    assert compare_models.mcnemar_p(0, 0) == 1.0
+    assert compare_models.mcnemar_p(5, 5) == 1.0
+    # 0 of 10 discordant faces on one side: 2 * 0.5^10
+    assert compare_models.mcnemar_p(0, 10) == pytest.approx(2 / 1024)
+    # symmetric, and 77 against 94 (the distilled student's one-view result) is not evidence
+    assert compare_models.mcnemar_p(94, 77) == compare_models.mcnemar_p(77, 94)
+    p = compare_models.mcnemar_p(77, 94)
+    assert 0.2 < p < 0.25
+    assert p == pytest.approx(2 * sum(math.comb(171, i) for i in range(78)) / 2 ** 171)
+
+
+def test_runs_on_real_models_and_finds_no_difference_between_copies(tmp_path, capsys):
+    faces = synthetic_faces(60, seed=3)
+    save_npz(tmp_path / "f.npz", faces.x, faces.y)
+    shipped = REPO / "models" / "emotion_int8.tflite"
+    other = REPO / "models" / "training" / "distill" / "student-distilled_int8.tflite"
+    assert compare_models.main([str(shipped), str(shipped), str(other),
+                                "--data", str(tmp_path / "f.npz")]) == 0
+    out = capsys.readouterr().out
+    first = out.split(f"{other} against")[0]
+    assert "(+0.00 points); only A right: 0, only B right: 0; McNemar p = 1.000" in first
+    assert out.count("flip-averaged:") == 2 and "fear" in out
+
+
+def test_a_missing_model_is_one_clear_line(tmp_path, capsys):
+    faces = synthetic_faces(10, seed=3)
+    save_npz(tmp_path / "f.npz", faces.x, faces.y)
+    assert compare_models.main([str(REPO / "models" / "emotion_int8.tflite"),
+                                str(tmp_path / "gone.tflite"), "--data",
+                                str(tmp_path / "f.npz")]) == 2
+    assert "gone.tflite: no such model file" in capsys.readouterr().err
