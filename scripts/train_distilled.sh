@@ -177,11 +177,11 @@ finish() {
   python3 - "$R/eval" <<'EOF'
 import json, sys
 from pathlib import Path
-print(f"{'model':<26}{'val':>8}{'flip':>8}{'disgust':>9}{'fear':>7}{'MACs':>8}{'KiB':>7}")
+print(f"{'model':<34}{'val':>8}{'flip':>8}{'disgust':>9}{'fear':>7}{'MACs':>8}{'KiB':>7}")
 for f in sorted(Path(sys.argv[1]).glob("*.json")):
     r = json.loads(f.read_text())
     pc = r["per_class"]
-    print(f"{f.stem:<26}{r['accuracy']*100:>8.2f}{r['accuracy_flip']*100:>8.2f}"
+    print(f"{f.stem:<34}{r['accuracy']*100:>8.2f}{r['accuracy_flip']*100:>8.2f}"
           f"{pc['disgust']['recall']:>9.3f}{pc['fear']['recall']:>7.3f}"
           f"{r['macs']/1e6:>8.1f}{r['size_bytes']/1024:>7.0f}")
 EOF
