@@ -31,7 +31,8 @@
 # averaged (the round-one recipe; about twice the CPU time).
 #
 # Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
-# TEACHER_SEEDS ("11 12"), EXTRA_TEACHERS (more teachers for the soft labels: soft-label
+# TEACHER_SEEDS ("11 12"), TEACHER_ARCH and TEACHER_WIDTH (the teachers' network, default
+# the student's: a wider teacher, e.g. TEACHER_WIDTH=64, is 4x the MACs), EXTRA_TEACHERS (more teachers for the soft labels: soft-label
 # NPZs from scripts/teacher_torch.py, e.g. trained on a GPU machine, or .keras models;
 # with another set of teachers use another RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
 # STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7),
@@ -60,6 +61,8 @@ EXTRA_TEACHERS=${EXTRA_TEACHERS:-}
 DISTILLED=${DISTILLED_NAME:-student-distilled}
 THREADS=${THREADS:-1}
 TEACHER_SEEDS=${TEACHER_SEEDS:-"11 12"}
+TARCH=${TEACHER_ARCH:-$ARCH}
+TWIDTH=${TEACHER_WIDTH:-$WIDTH}
 EPOCHS=${EPOCHS:-60}
 A=${DISTILL_WEIGHT:-0.7}
 T=${TEMPERATURE:-3}
@@ -88,8 +91,8 @@ train_run() {  # name, then moodbox-convert train options
 teachers() {
   local pids=()
   for seed in $TEACHER_SEEDS; do
-    train_run "teacher-$ARCH$WIDTH-s$seed" --arch "$ARCH" --width "$WIDTH" --epochs "$EPOCHS" \
-      --seed "$seed" & pids+=($!)
+    train_run "teacher-$TARCH$TWIDTH-s$seed" --arch "$TARCH" --width "$TWIDTH" \
+      --epochs "$EPOCHS" --seed "$seed" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
 }
@@ -98,8 +101,8 @@ soft_labels() {
   if [ -f "$SOFT" ]; then log "soft labels: done ($SOFT; delete it to remake)"; return 0; fi
   local list=($SHIPPED_TEACHER)
   for seed in $TEACHER_SEEDS; do
-    finished "teacher-$ARCH$WIDTH-s$seed" || { echo "teacher s$seed has not finished" >&2; exit 1; }
-    list+=("$R/teacher-$ARCH$WIDTH-s$seed.keras")
+    finished "teacher-$TARCH$TWIDTH-s$seed" || { echo "teacher s$seed has not finished" >&2; exit 1; }
+    list+=("$R/teacher-$TARCH$TWIDTH-s$seed.keras")
   done
   list+=($EXTRA_TEACHERS)
   log "soft labels from ${list[*]}"

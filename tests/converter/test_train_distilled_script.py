@@ -47,7 +47,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     run_dir, out_dir = tmp_path / "runs", tmp_path / "out"
     env = dict(os.environ, DATA=str(data), RUN_DIR=str(run_dir), OUT_DIR=str(out_dir),
                ROUND1=str(round1), ARCH="tiny", WIDTH="8", EPOCHS="1", STUDENT_EPOCHS="2",
-               TEACHER_SEEDS="5", CONVERT=convert,
+               TEACHER_SEEDS="5", TEACHER_WIDTH="12", CONVERT=convert,
                CONVERT_ARGS="--min-agreement 0 --max-drop 100")
 
     def run() -> subprocess.CompletedProcess:
@@ -59,6 +59,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
 
     soft = read_soft_labels(run_dir / "soft-labels.npz")
     assert len(soft.provenance["teachers"]) == 2  # the round-one model and seed 5
+    assert soft.provenance["teachers"][1].endswith("teacher-tiny12-s5.keras")  # a wider teacher
     assert soft.train_probs.shape == (700, 7)
     for student in ("student-control", "student-distilled"):
         state = json.loads((run_dir / f"{student}.train.json").read_text())
