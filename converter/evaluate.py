@@ -150,6 +150,13 @@ def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | N
              "size_bytes": path.stat().st_size})
 
 
+def predict_views(model: Path, faces: FaceSet, threads: int = 1, info: ModelInfo | None = None):
+    """(one view, mirror view, latency ms, runtime, info, stats) of an int8 `.tflite` or a
+    float Keras model on these faces: the probabilities evaluate and compare_models score."""
+    predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
+    return predict(model, faces, threads, info)
+
+
 def evaluate_path(model: Path, data: Path, threads: int = 1,
                   exclude_duplicates_of: Path | None = None,
                   input_size: int | None = None, scale: str | None = None) -> Evaluation:
@@ -160,8 +167,7 @@ def evaluate_path(model: Path, data: Path, threads: int = 1,
         base = read_sidecar(model) or ModelInfo(input_size=input_size or 48)
         info = ModelInfo(classes=base.classes, input_size=input_size or base.input_size,
                          scale=scale or base.scale)
-    predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
-    plain, mirror, latency, runtime, info, stats = predict(model, faces, threads, info)
+    plain, mirror, latency, runtime, info, stats = predict_views(model, faces, threads, info)
     if plain.shape[1] != len(faces.classes):
         raise DataError(f"{model}: model has {plain.shape[1]} outputs but {data} has "
                         f"{len(faces.classes)} classes")

@@ -34,10 +34,9 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
 
 
 def predictions(model: Path, faces) -> tuple[np.ndarray, np.ndarray]:
-    from moodbox.converter.evaluate import _predict_keras, _predict_tflite
+    from moodbox.converter.evaluate import predict_views
 
-    predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
-    plain, mirror, *_ = predict(model, faces, 1, None)
+    plain, mirror, *_ = predict_views(model, faces)
     return plain.argmax(1), (plain + mirror).argmax(1)
 
 

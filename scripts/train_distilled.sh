@@ -3,7 +3,7 @@
 #   teachers -> soft labels -> students (distilled, and a no-teacher control with the same
 #   epochs) -> weight averaging -> int8 conversion -> evaluation.
 #
-#   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|finish]
+#   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|distilled|control|finish]
 #
 # (students = distilled + control at the same time; each can also run alone, and the
 # control needs no teachers, so it may start while a teacher still trains.)
@@ -32,9 +32,10 @@
 #
 # Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
 # TEACHER_SEEDS ("11 12"), TEACHER_ARCH and TEACHER_WIDTH (the teachers' network, default
-# the student's: a wider teacher, e.g. TEACHER_WIDTH=64, is 4x the MACs), EXTRA_TEACHERS (more teachers for the soft labels: soft-label
-# NPZs from scripts/teacher_torch.py, e.g. trained on a GPU machine, or .keras models;
-# with another set of teachers use another RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
+# the student's: a wider teacher, e.g. TEACHER_WIDTH=64, is 4x the MACs), EXTRA_TEACHERS
+# (more teachers for the soft labels: soft-label NPZs from scripts/teacher_torch.py, e.g.
+# trained on a GPU machine, or .keras models; with another set of teachers use another
+# RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
 # STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7),
 # TEMPERATURE (3), DISTILLED_NAME (student-distilled; another name, starting with
 # student-distilled-, trains a variant beside it, e.g. with other A and T), THREADS
@@ -88,10 +89,16 @@ train_run() {  # name, then moodbox-convert train options
     --threads "$THREADS" --resume "$@" >> "$R/$name.out" 2>&1
 }
 
+teacher() { echo "teacher-$TARCH$TWIDTH-s$1"; }  # seed -> run name
+
+need_soft_labels() {
+  [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
+}
+
 teachers() {
   local pids=()
   for seed in $TEACHER_SEEDS; do
-    train_run "teacher-$TARCH$TWIDTH-s$seed" --arch "$TARCH" --width "$TWIDTH" \
+    train_run "$(teacher "$seed")" --arch "$TARCH" --width "$TWIDTH" \
       --epochs "$EPOCHS" --seed "$seed" & pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -101,8 +108,8 @@ soft_labels() {
   if [ -f "$SOFT" ]; then log "soft labels: done ($SOFT; delete it to remake)"; return 0; fi
   local list=($SHIPPED_TEACHER)
   for seed in $TEACHER_SEEDS; do
-    finished "teacher-$TARCH$TWIDTH-s$seed" || { echo "teacher s$seed has not finished" >&2; exit 1; }
-    list+=("$R/teacher-$TARCH$TWIDTH-s$seed.keras")
+    finished "$(teacher "$seed")" || { echo "teacher s$seed has not finished" >&2; exit 1; }
+    list+=("$R/$(teacher "$seed").keras")
   done
   list+=($EXTRA_TEACHERS)
   log "soft labels from ${list[*]}"
@@ -124,14 +131,14 @@ student() {  # name, extra options (distillation or none)
 }
 
 distilled() {
-  [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
+  need_soft_labels
   student "$DISTILLED" --teacher-labels "$SOFT" --distill-weight "$A" --temperature "$T"
 }
 
 control() { student student-control; }  # needs no teachers: may run beside them
 
 students() {
-  [ -f "$SOFT" ] || { echo "no $SOFT: run the soft-labels step first" >&2; exit 1; }
+  need_soft_labels  # before the control starts beside the distilled student
   distilled & local p1=$!
   control & local p2=$!
   wait "$p1"; wait "$p2"

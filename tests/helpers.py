@@ -126,3 +126,14 @@ def golden_faces():
         face = crop_face(grey, box, cfg.margin, 48, det.framing)
         yield f"{photo.name}", face, box
         yield f"{photo.name} (mirrored)", face[:, ::-1].copy(), box
+
+
+def write_face_sets(folder: Path, **splits: tuple[int, int]) -> Path:
+    """Generated FER-style NPZs in folder, one per split: name=(faces, seed), e.g.
+    write_face_sets(d, train=(3500, 11), val=(700, 12)) writes train.npz and val.npz."""
+    from moodbox.converter.data import save_npz, synthetic_faces
+
+    for name, (n, seed) in splits.items():
+        faces = synthetic_faces(n, seed=seed)
+        save_npz(folder / f"{name}.npz", faces.x, faces.y)
+    return folder

@@ -12,16 +12,14 @@ pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is no
 
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
 from moodbox.converter.data import FER_CLASSES, load_npz, save_npz, synthetic_faces  # noqa: E402
+from helpers import write_face_sets  # noqa: E402
 from moodbox.vision.classifier import EmotionClassifier  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("converter")
-    for name, n, seed in (("train", 3500, 1), ("val", 700, 2), ("calib", 700, 3)):
-        s = synthetic_faces(n, seed=seed)
-        save_npz(d / f"{name}.npz", s.x, s.y)
-    return d
+    return write_face_sets(tmp_path_factory.mktemp("converter"), train=(3500, 1),
+                           val=(700, 2), calib=(700, 3))
 
 
 @pytest.fixture(scope="module")

@@ -12,17 +12,14 @@ pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is no
 
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
 from moodbox.converter.data import load_npz, save_npz, synthetic_faces  # noqa: E402
+from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import (SoftLabels, faces_sha1, file_sha256,  # noqa: E402
                                        read_soft_labels, save_soft_labels, soften)
 
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("distill")
-    for name, n, seed in (("train", 3500, 11), ("val", 700, 12)):
-        s = synthetic_faces(n, seed=seed)
-        save_npz(d / f"{name}.npz", s.x, s.y)
-    return d
+    return write_face_sets(tmp_path_factory.mktemp("distill"), train=(3500, 11), val=(700, 12))
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ import pytest
 
 pytest.importorskip("torch", reason="PyTorch is not installed (only the GPU teacher needs it)")
 
-from moodbox.converter.data import load_npz, save_npz, synthetic_faces  # noqa: E402
+from moodbox.converter.data import load_npz, synthetic_faces  # noqa: E402
+from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import load_soft_labels  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "teacher_torch.py"
@@ -21,11 +22,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "teacher_torch.py"
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("torch-teacher")
-    for name, n, seed in (("train", 600, 31), ("val", 210, 32)):
-        s = synthetic_faces(n, seed=seed)
-        save_npz(d / f"{name}.npz", s.x, s.y)
-    return d
+    return write_face_sets(tmp_path_factory.mktemp("torch-teacher"), train=(600, 31),
+                           val=(210, 32))
 
 
 def teacher(faces: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
 
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
-from moodbox.converter.data import save_npz, synthetic_faces  # noqa: E402
+from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import read_soft_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,9 +33,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     convert = _convert_command()
     data = tmp_path / "fer"
     data.mkdir()
-    for name, n, seed in (("train", 700, 21), ("val", 210, 22)):
-        s = synthetic_faces(n, seed=seed)
-        save_npz(data / f"{name}.npz", s.x, s.y)
+    write_face_sets(data, train=(700, 21), val=(210, 22))
     # a stand-in for the round-one model: the students start from it and it teaches too
     round1 = tmp_path / "round1.keras"
     assert convert_cli(["train", "--train", str(data / "train.npz"), "--val",
