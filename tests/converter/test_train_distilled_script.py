@@ -83,3 +83,13 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
         assert p.stat().st_mtime_ns == t, f"{p} was rewritten by the second run"
     assert np.isclose(read_soft_labels(run_dir / "soft-labels.npz").train_probs,
                       soft.train_probs).all()
+
+
+def test_a_missing_converter_is_named_with_the_fix(tmp_path):
+    env = dict(os.environ, CONVERT=str(tmp_path / "no-such-moodbox-convert"),
+               RUN_DIR=str(tmp_path / "runs"))
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "no-such-moodbox-convert" in done.stderr and "scripts/test.sh" in done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "runs").exists()
