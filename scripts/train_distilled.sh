@@ -39,9 +39,9 @@
 # STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7),
 # TEMPERATURE (3), DISTILLED_NAME (student-distilled; another name, starting with
 # student-distilled-, trains a variant beside it, e.g. with other A and T), THREADS
-# (1 per run), CONVERT (the moodbox-convert command; default .venv's, else PATH's), SHIPPED_TEACHER (the round-one model
-# is a teacher too; empty: not); for a smoke run on synthetic faces also ARCH, WIDTH,
-# RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
+# (1 per run), CONVERT (the moodbox-convert command; default .venv's, else PATH's),
+# SHIPPED_TEACHER (the round-one model is a teacher too; empty: not); for a smoke run
+# on synthetic faces also ARCH, WIDTH, RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
 # convert options, e.g. "--min-agreement 0 --max-drop 100"); tests/converter/
 # test_train_distilled_script.py runs the whole sequence that way.
 set -euo pipefail
