@@ -50,6 +50,7 @@ def paths_for(out: Path) -> dict[str, Path]:
         "last": Path(f"{stem}.last.keras"),
         "state": Path(f"{stem}.train.json"),
         "log": Path(f"{stem}.log.csv"),
+        "recall": Path(f"{stem}.recall.csv"),
     }
 
 
@@ -212,6 +213,45 @@ def make_accuracy(cfg: TrainConfig, n_cls: int):
     return keras.metrics.MeanMetricWrapper(true_label_accuracy, name="accuracy")
 
 
+def metric_name(cls: str) -> str:
+    """The Keras metric name of one class's recall: recall_<class>, the class name reduced
+    to letters, digits and underscores."""
+    return "recall_" + "".join(c if c.isalnum() else "_" for c in cls)
+
+
+def make_class_recalls(classes: tuple[str, ...] | list[str]):
+    """One metric per class: the share of that class's faces whose arg-max prediction is
+    the class (recall, as `moodbox-convert evaluate` reports it), against the true label
+    (the first len(classes) target columns, so it works with distillation targets too).
+    Keras reports them for val as val_recall_<class> after every epoch."""
+    keras = _keras()
+    ops = keras.ops
+    n_cls = len(classes)
+
+    class ClassRecall(keras.metrics.Metric):
+        def __init__(self, class_id: int, name: str):
+            super().__init__(name=name)
+            self.class_id = class_id
+            self.hits = self.add_variable(shape=(), initializer="zeros", name="hits")
+            self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            true = ops.argmax(y_true[:, :n_cls], axis=-1)
+            pred = ops.argmax(y_pred, axis=-1)
+            is_class = ops.cast(true == self.class_id, "float32")
+            self.hits.assign_add(ops.sum(is_class * ops.cast(pred == self.class_id, "float32")))
+            self.total.assign_add(ops.sum(is_class))
+
+        def result(self):
+            return ops.where(self.total > 0, self.hits / ops.maximum(self.total, 1.0), 0.0)
+
+        def reset_state(self):
+            self.hits.assign(0.0)
+            self.total.assign(0.0)
+
+    return [ClassRecall(i, metric_name(c)) for i, c in enumerate(classes)]
+
+
 def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: int,
                   teacher=None):
     """Augmented training batches and plain val batches. With `teacher` (SoftLabels),
@@ -273,12 +313,13 @@ class EpochKeeper:
         row = {"epoch": epoch + 1, "loss": logs.get("loss"), "accuracy": logs.get("accuracy"),
                "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
                "lr": lr, "seconds": round(seconds, 1)}
-        new_log = not self.paths["log"].exists()
-        with self.paths["log"].open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new_log:
-                writer.writeheader()
-            writer.writerow(row)
+        _append_csv(self.paths["log"], row)
+        recalls = {c: logs.get("val_" + metric_name(c)) for c in self.info.classes}
+        if all(v is not None for v in recalls.values()):
+            values = [float(v) for v in recalls.values()]
+            _append_csv(self.paths["recall"], {
+                "epoch": epoch + 1, **{c: round(v, 4) for c, v in zip(recalls, values)},
+                "mean": round(float(np.mean(values)), 4)})
         val_acc = float(logs.get("val_accuracy", 0.0))
         if val_acc > self.state["best_val_accuracy"]:
             self.state.update(best_val_accuracy=val_acc, best_epoch=epoch + 1, epochs_since_best=0)
@@ -297,6 +338,16 @@ class EpochKeeper:
             model.stop_training = True
             self.state["stopped_early"] = True
             _atomic_json(self.paths["state"], self.state)
+
+
+def _append_csv(path: Path, row: dict) -> None:
+    """One row onto a per-epoch CSV, with the header when the file is new."""
+    new_file = not path.exists()
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(row))
+        if new_file:
+            writer.writeheader()
+        writer.writerow(row)
 
 
 def _atomic_json(path: Path, data: dict) -> None:
@@ -323,7 +374,8 @@ def _compiled_model(cfg: TrainConfig, info: ModelInfo, steps: int):
     opt = keras.optimizers.SGD(learning_rate=make_schedule(cfg, steps), momentum=0.9,
                                nesterov=True, weight_decay=cfg.weight_decay)
     n_cls = len(info.classes)
-    model.compile(optimizer=opt, loss=make_loss(cfg, n_cls), metrics=[make_accuracy(cfg, n_cls)])
+    model.compile(optimizer=opt, loss=make_loss(cfg, n_cls),
+                  metrics=[make_accuracy(cfg, n_cls), *make_class_recalls(info.classes)])
     return model
 
 

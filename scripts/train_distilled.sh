@@ -13,7 +13,8 @@
 # (one CPU thread each): the teachers together, then the two students together.
 #
 # Where things go:
-#   models/training/distill/  per run: <run>.log.csv (per-epoch log), <run>.train.json
+#   models/training/distill/  per run: <run>.log.csv (per-epoch log), <run>.recall.csv
+#       (each class's val recall after every epoch, and their mean), <run>.train.json
 #       (settings, progress, best epoch), <run>.ckpt.npz (the compact resume point,
 #       4.2 MB for resnet32: weights float32, SGD momentum float16), <run>.keras (the best
 #       epoch's model, 2.9 MB; git-ignored: commit it with `git add -f` once the run has

@@ -44,9 +44,27 @@ def test_train_writes_model_checkpoint_log_and_sidecar(trained):
     assert side["classes"] == list(FER_CLASSES) and side["scale"] == "unit"
 
 
+def test_train_logs_each_class_recall_on_val(trained, workdir):
+    """recall.csv: per epoch, each class's val recall and their mean, the same numbers the
+    last epoch's model gives when its predictions are counted directly."""
+    import keras
+
+    rows = list(csv.DictReader((trained.parent / "tiny.recall.csv").open()))
+    assert [r["epoch"] for r in rows] == ["1"]
+    assert list(rows[0]) == ["epoch", *FER_CLASSES, "mean"]
+    val = load_npz(workdir / "val.npz")
+    model = keras.models.load_model(trained.parent / "tiny.last.keras", compile=False)
+    pred = model.predict(val.x[..., None].astype(np.float32) / 255.0, verbose=0).argmax(1)
+    direct = [float(np.mean(pred[val.y == k] == k)) for k in range(len(FER_CLASSES))]
+    logged = [float(rows[0][c]) for c in FER_CLASSES]
+    assert np.allclose(logged, direct, atol=2e-4), (logged, direct)
+    assert float(rows[0]["mean"]) == pytest.approx(np.mean(direct), abs=2e-4)
+
+
 def test_resume_continues_where_it_stopped(trained, workdir, tmp_path):
     import shutil
-    for f in ("tiny.keras", "tiny.ckpt.npz", "tiny.train.json", "tiny.log.csv", "tiny.json"):
+    for f in ("tiny.keras", "tiny.ckpt.npz", "tiny.train.json", "tiny.log.csv", "tiny.json",
+              "tiny.recall.csv"):
         shutil.copy(workdir / f, tmp_path / f)
     code = convert_cli(["train", "--train", str(workdir / "train.npz"), "--val", str(workdir / "val.npz"),
                         "--out", str(tmp_path / "tiny.keras"), "--arch", "tiny", "--epochs", "2",
@@ -55,6 +73,8 @@ def test_resume_continues_where_it_stopped(trained, workdir, tmp_path):
     rows = list(csv.DictReader((tmp_path / "tiny.log.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]  # epoch 1 was not redone
     assert json.loads((tmp_path / "tiny.train.json").read_text())["epochs_done"] == 2
+    recall = list(csv.DictReader((tmp_path / "tiny.recall.csv").open()))
+    assert [r["epoch"] for r in recall] == ["1", "2"]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
 
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
-from moodbox.converter.data import load_npz, save_npz, synthetic_faces  # noqa: E402
+from moodbox.converter.data import FER_CLASSES, load_npz, save_npz, synthetic_faces  # noqa: E402
 from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import (SoftLabels, faces_sha1, file_sha256,  # noqa: E402
                                        read_soft_labels, save_soft_labels, soften)
@@ -120,6 +120,12 @@ def test_distilled_training_runs_and_resumes(faces, soft, tmp_path):
     rows = list(csv.DictReader((tmp_path / "student.log.csv").open()))
     assert [r["epoch"] for r in rows] == ["1", "2"]  # epoch 1 was not redone
     assert float(rows[-1]["val_accuracy"]) > 0.5  # chance is 0.14
+    # per-class recall against the true labels (the first half of the distillation targets)
+    recall = list(csv.DictReader((tmp_path / "student.recall.csv").open()))
+    assert [r["epoch"] for r in recall] == ["1", "2"]
+    values = [float(recall[-1][c]) for c in FER_CLASSES]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert float(recall[-1]["mean"]) == pytest.approx(np.mean(values), abs=2e-4)
     state = json.loads((tmp_path / "student.train.json").read_text())
     assert state["epochs_done"] == 2
     assert state["config"]["teacher_labels"] == str(soft)
