@@ -106,6 +106,11 @@ def _check_probs(path: Path, probs: np.ndarray, faces: FaceSet, sha1: str, split
                         f"{faces.path or split} (pixel hash differs); remake them")
     if not np.all(np.isfinite(probs)) or np.any(probs < 0):
         raise DataError(f"{path}: {split} soft labels contain negative or non-finite values")
+    sums = probs.sum(axis=1, dtype=np.float64)
+    if len(sums) and np.abs(sums - 1.0).max() > 1e-3:
+        raise DataError(f"{path}: {split} soft labels are not probabilities (row sums "
+                        f"{sums.min():.3g} to {sums.max():.3g}, expected 1); if these are "
+                        "logits, store softmax(logits) instead")
 
 
 def load_soft_labels(path: Path, train: FaceSet, val: FaceSet | None = None) -> SoftLabels:

@@ -168,6 +168,13 @@ def test_soft_labels_for_other_faces_are_refused(faces, soft, tmp_path, capsys):
     assert _train_student(faces, other, tmp_path / "s.keras", 1) == 2
     assert "made for other faces" in _one_line_error(capsys)
 
+    logits = tmp_path / "logits.npz"  # e.g. a teacher's raw outputs, not softmax
+    raw = np.log(np.clip(labels.train_probs, 1e-6, 1)) + 3.0
+    save_soft_labels(logits, SoftLabels(np.abs(raw), labels.classes, labels.train_sha1))
+    assert _train_student(faces, logits, tmp_path / "s.keras", 1) == 2
+    err = _one_line_error(capsys)
+    assert "not probabilities" in err and "softmax(logits)" in err
+
     assert _train_student(faces, tmp_path / "missing.npz", tmp_path / "s.keras", 1) == 2
     assert "no such soft-label file" in _one_line_error(capsys)
 
