@@ -213,17 +213,18 @@ def make_accuracy(cfg: TrainConfig, n_cls: int):
     return keras.metrics.MeanMetricWrapper(true_label_accuracy, name="accuracy")
 
 
-def metric_name(cls: str) -> str:
-    """The Keras metric name of one class's recall: recall_<class>, the class name reduced
-    to letters, digits and underscores."""
-    return "recall_" + "".join(c if c.isalnum() else "_" for c in cls)
+def metric_name(index: int, cls: str) -> str:
+    """The Keras metric name of one class's recall: recall_<index>_<class>, the class name
+    reduced to letters, digits and underscores (the index keeps two names that reduce to
+    the same one apart)."""
+    return f"recall_{index}_" + "".join(c if c.isalnum() else "_" for c in cls)
 
 
 def make_class_recalls(classes: tuple[str, ...] | list[str]):
     """One metric per class: the share of that class's faces whose arg-max prediction is
     the class (recall, as `moodbox-convert evaluate` reports it), against the true label
     (the first len(classes) target columns, so it works with distillation targets too).
-    Keras reports them for val as val_recall_<class> after every epoch."""
+    Keras reports them for val as val_recall_<index>_<class> after every epoch."""
     keras = _keras()
     ops = keras.ops
     n_cls = len(classes)
@@ -249,7 +250,7 @@ def make_class_recalls(classes: tuple[str, ...] | list[str]):
             self.hits.assign(0.0)
             self.total.assign(0.0)
 
-    return [ClassRecall(i, metric_name(c)) for i, c in enumerate(classes)]
+    return [ClassRecall(i, metric_name(i, c)) for i, c in enumerate(classes)]
 
 
 def make_datasets(train: FaceSet, val: FaceSet, cfg: TrainConfig, epoch_seed: int,
@@ -314,11 +315,11 @@ class EpochKeeper:
                "val_loss": logs.get("val_loss"), "val_accuracy": logs.get("val_accuracy"),
                "lr": lr, "seconds": round(seconds, 1)}
         _append_csv(self.paths["log"], row)
-        recalls = {c: logs.get("val_" + metric_name(c)) for c in self.info.classes}
-        if all(v is not None for v in recalls.values()):
-            values = [float(v) for v in recalls.values()]
+        recalls = [logs.get("val_" + metric_name(i, c)) for i, c in enumerate(self.info.classes)]
+        if all(v is not None for v in recalls):
+            values = [float(v) for v in recalls]
             _append_csv(self.paths["recall"], {
-                "epoch": epoch + 1, **{c: round(v, 4) for c, v in zip(recalls, values)},
+                "epoch": epoch + 1, **{c: round(v, 4) for c, v in zip(self.info.classes, values)},
                 "mean": round(float(np.mean(values)), 4)})
         val_acc = float(logs.get("val_accuracy", 0.0))
         if val_acc > self.state["best_val_accuracy"]:
