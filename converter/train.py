@@ -244,7 +244,7 @@ def make_class_recalls(classes: tuple[str, ...] | list[str]):
             self.total.assign_add(ops.sum(is_class))
 
         def result(self):
-            return ops.where(self.total > 0, self.hits / ops.maximum(self.total, 1.0), 0.0)
+            return self.hits / ops.maximum(self.total, 1.0)  # 0 while the class is absent
 
         def reset_state(self):
             self.hits.assign(0.0)

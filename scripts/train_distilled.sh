@@ -42,9 +42,9 @@
 # student-distilled-, trains a variant beside it, e.g. with other A and T), THREADS
 # (1 per run), CONVERT (the moodbox-convert command; default .venv's, else PATH's),
 # SHIPPED_TEACHER (the round-one model is a teacher too; empty: not); for a smoke run
-# on synthetic faces also ARCH, WIDTH, RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite beside it) and CONVERT_ARGS (extra
-# convert options, e.g. "--min-agreement 0 --max-drop 100"); tests/converter/
-# test_train_distilled_script.py runs the whole sequence that way.
+# on synthetic faces also ARCH, WIDTH, RUN_DIR, OUT_DIR, ROUND1 (with its _int8.tflite
+# beside it) and CONVERT_ARGS (extra convert options, e.g. "--min-agreement 0 --max-drop
+# 100"); tests/converter/test_train_distilled_script.py runs the whole sequence that way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 D=${DATA:-../shared/data/fer2013}
@@ -59,10 +59,15 @@ STUDENT_INIT=${STUDENT_INIT-$ROUND1}
 STUDENT_EPOCHS=${STUDENT_EPOCHS:-30}
 STUDENT_LR=${STUDENT_LR:-0.01}
 if [ -z "${CONVERT:-}" ]; then  # the converter ./scripts/test.sh installs, else the one on PATH
-  if [ -x .venv/bin/moodbox-convert ]; then CONVERT=.venv/bin/moodbox-convert; else CONVERT=moodbox-convert; fi
+  if [ -x .venv/bin/moodbox-convert ]; then
+    CONVERT=.venv/bin/moodbox-convert
+  else
+    CONVERT=moodbox-convert
+  fi
 fi
 if ! command -v "$CONVERT" > /dev/null; then
-  echo "train_distilled.sh: no converter at '$CONVERT'; run ./scripts/test.sh once (it makes .venv with moodbox-convert) or set CONVERT=/path/to/moodbox-convert" >&2
+  echo "train_distilled.sh: no converter at '$CONVERT'; run ./scripts/test.sh once \
+(it makes .venv with moodbox-convert) or set CONVERT=/path/to/moodbox-convert" >&2
   exit 2
 fi
 EXTRA_TEACHERS=${EXTRA_TEACHERS:-}
