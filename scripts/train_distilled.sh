@@ -6,7 +6,9 @@
 #   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|distilled|control|finish]
 #
 # (students = distilled + control at the same time; each can also run alone, and the
-# control needs no teachers, so it may start while a teacher still trains.)
+# control needs no teachers, so it may start while a teacher still trains. The control
+# does not depend on the teachers either: with a second set of teachers in another
+# RUN_DIR, finish leaves out a control that was never started there.)
 #
 # Every step skips what is already done and every training run resumes from its last
 # epoch (--resume), so after an interruption rerun the same command. Runs go two at a time
@@ -188,7 +190,13 @@ evaluate() {  # model, name -> $R/eval/name.json (flip-averaged too)
 finish() {
   evaluate "${ROUND1%.keras}_int8.tflite" round1-int8
   evaluate "$ROUND1" round1-float
-  local names=(student-control student-distilled)
+  local names=(student-distilled)
+  if [ -f "$R/student-control.train.json" ]; then
+    names=(student-control "${names[@]}")
+  else  # e.g. a second set of teachers in another RUN_DIR, compared with the first's control
+    log "no control in $R (never started): left out; compare with another folder's" \
+        "control by scripts/compare_models.py, or run the control step first"
+  fi
   for f in "$R"/student-distilled-*.train.json; do  # variants (DISTILLED_NAME)
     [ -f "$f" ] && [[ "$f" != *-ft.train.json ]] && names+=("$(basename "$f" .train.json)")
   done

@@ -84,6 +84,20 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     assert np.isclose(read_soft_labels(run_dir / "soft-labels.npz").train_probs,
                       soft.train_probs).all()
 
+    # another set of teachers in another folder, no control there: finish leaves it out
+    other = tmp_path / "runs-other"
+    other.mkdir()
+    for p in run_dir.glob("student-distilled*"):
+        shutil.copy(p, other / p.name)
+    env.update(RUN_DIR=str(other), OUT_DIR=str(tmp_path / "out-other"))
+    third = subprocess.run(["bash", str(SCRIPT), "finish"], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=900)
+    assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
+    assert "no control in" in third.stdout
+    made = sorted(p.name for p in (other / "eval").glob("*.json"))
+    assert made == ["round1-float.json", "round1-int8.json", "student-distilled-float.json",
+                    "student-distilled-int8.json"]
+
 
 def test_a_missing_converter_is_named_with_the_fix(tmp_path):
     env = dict(os.environ, CONVERT=str(tmp_path / "no-such-moodbox-convert"),
