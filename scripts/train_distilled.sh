@@ -6,9 +6,9 @@
 #   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|distilled|control|finish]
 #
 # (students = distilled + control at the same time; each can also run alone, and the
-# control needs no teachers, so it may start while a teacher still trains. The control
-# does not depend on the teachers either: with a second set of teachers in another
-# RUN_DIR, finish leaves out a control that was never started there.)
+# control needs no teachers, so it may start while a teacher still trains, and a second
+# set of teachers in another RUN_DIR may be compared with the first's control: finish
+# leaves out a control that was never started in its RUN_DIR.)
 #
 # Every step skips what is already done and every training run resumes from its last
 # epoch (--resume), so after an interruption rerun the same command. Runs go two at a time

@@ -48,9 +48,9 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
                TEACHER_SEEDS="5", TEACHER_WIDTH="12", CONVERT=convert,
                CONVERT_ARGS="--min-agreement 0 --max-drop 100")
 
-    def run() -> subprocess.CompletedProcess:
-        return subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=900)
+    def run(*step: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SCRIPT), *step], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=900)
 
     first = run()
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -90,8 +90,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     for p in run_dir.glob("student-distilled*"):
         shutil.copy(p, other / p.name)
     env.update(RUN_DIR=str(other), OUT_DIR=str(tmp_path / "out-other"))
-    third = subprocess.run(["bash", str(SCRIPT), "finish"], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=900)
+    third = run("finish")
     assert third.returncode == 0, third.stdout[-3000:] + third.stderr[-3000:]
     assert "no control in" in third.stdout
     made = sorted(p.name for p in (other / "eval").glob("*.json"))
