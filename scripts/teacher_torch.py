@@ -173,6 +173,12 @@ def train(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.out)
+    try:  # its resume point and log go beside it, from the first epoch
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: cannot make the folder for --out {out} ({exc}); pass a writable "
+              "path", file=sys.stderr)
+        return 2
     ckpt_path, log_path = out.with_suffix(".pt"), out.with_suffix(".log.csv")
     config = {k: getattr(args, k) for k in ("width", "epochs", "batch_size", "lr",
                                             "weight_decay", "label_smoothing", "warmup_epochs",

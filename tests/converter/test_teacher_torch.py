@@ -35,7 +35,7 @@ def teacher(faces: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained(faces, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("t") / "teacher.npz"
+    out = tmp_path_factory.mktemp("t") / "new-folder" / "teacher.npz"  # made on the way
     first = teacher(faces, out, "--epochs", "4", "--stop-after", "2")
     assert first.returncode == 0, first.stderr
     assert "stopped after epoch 2 of 4" in first.stdout and not out.exists()
@@ -95,6 +95,10 @@ def test_bad_input_is_one_clear_line(faces, tmp_path):
     assert "Traceback" not in missing.stderr
     bad_out = teacher(faces, tmp_path / "x.pt", "--epochs", "1")
     assert bad_out.returncode == 2 and "--out must end in .npz" in bad_out.stderr
+    (tmp_path / "a-file").write_text("not a folder")
+    under_a_file = teacher(faces, tmp_path / "a-file" / "x.npz", "--epochs", "1")
+    assert under_a_file.returncode == 2 and "cannot make the folder" in under_a_file.stderr
+    assert "Traceback" not in under_a_file.stderr
 
 
 def test_a_resume_point_with_other_settings_is_refused(faces, trained, tmp_path):
