@@ -74,7 +74,7 @@ setup(
         # GPIO buttons (buttons: in config.yaml); on the Pi also apt's python3-gpiozero
         "buttons": ["gpiozero>=2.0"],
         "test": ["pytest>=7", "gpiozero>=2.0"] + DEMO + CATALOG,
-        # fer==25.10.3 itself is installed with --no-deps by scripts/bench.sh: its
+        # fer==25.10.3 itself is installed with --no-deps by workshop/bench.sh: its
         # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
         # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.
         "bench": CONVERTER + ["pillow", "requests", "setuptools"],

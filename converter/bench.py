@@ -138,7 +138,7 @@ WORKERS = {"fer": worker_fer, "fer-accuracy": worker_fer_accuracy, "calibrate": 
 def _fer_available() -> str:
     import importlib.util
     if importlib.util.find_spec("fer") is None:
-        return "fer is not installed (scripts/bench.sh installs it: pip install --no-deps fer==25.10.3)"
+        return "fer is not installed (workshop/bench.sh installs it: pip install --no-deps fer==25.10.3)"
     if importlib.util.find_spec("tensorflow") is None:
         return "fer needs TensorFlow (pip install -e '.[converter]')"
     return ""

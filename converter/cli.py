@@ -189,7 +189,89 @@ def build_parser() -> argparse.ArgumentParser:
                        "accuracy on FER2013 val and a Raspberry Pi estimate")
     bench.add_arguments(b)
     b.set_defaults(func=bench.run_bench)
+
+    tt = sub.add_parser("teacher-torch", add_help=False,
+                        help="train a large PyTorch teacher (GPU machine) and write its soft "
+                        "labels; options: moodbox-convert teacher-torch --help")
+    tt.add_argument("rest", nargs=argparse.REMAINDER)
+    tt.set_defaults(func=cmd_teacher_torch)
+
+    pr = sub.add_parser("pack-run", help="pack a training run folder (resume points, teachers, "
+                        "students) into one checked archive for keeping outside git")
+    pr.add_argument("run", help="the run folder, e.g. runs/distill")
+    pr.add_argument("--out", default=None, help="archive to write (default: <run>.run.tar.gz)")
+    pr.add_argument("--force", action="store_true", help="replace an existing archive")
+    pr.set_defaults(func=cmd_pack_run)
+
+    ur = sub.add_parser("unpack-run", help="unpack a pack-run archive, checking every file")
+    ur.add_argument("archive")
+    ur.add_argument("--into", default="runs", help="folder to unpack under (default: runs)")
+    ur.set_defaults(func=cmd_unpack_run)
+
+    pd = sub.add_parser("pack-data", help="pack NPZ face sets as lossless PNG shards small "
+                        "enough for a device machine's 64 MiB calls")
+    pd.add_argument("npz", nargs="+", help="face sets, e.g. ../shared/data/fer2013/train.npz")
+    pd.add_argument("--out", required=True, help="a new folder for shard-K.npz (git-ignore it)")
+    pd.add_argument("--shard-mib", type=float, default=48.0,
+                    help="largest shard in MiB (default 48: a shard plus the tree fits one call)")
+    pd.set_defaults(func=cmd_pack_data)
+
+    ud = sub.add_parser("unpack-data", help="rebuild the NPZ face sets from all shards of a pack")
+    ud.add_argument("shards", nargs="+", help="every shard-K.npz of the pack")
+    ud.add_argument("--into", required=True, help="folder for the rebuilt NPZ files")
+    ud.set_defaults(func=cmd_unpack_data)
     return p
+
+
+def cmd_teacher_torch(args: argparse.Namespace) -> int:
+    from moodbox.converter import teacher_torch
+
+    return teacher_torch.main(args.rest)
+
+
+def cmd_pack_run(args: argparse.Namespace) -> int:
+    from moodbox.converter.runs import pack_run
+
+    packed = pack_run(Path(args.run), Path(args.out) if args.out else None, force=args.force)
+    print(f"packed {packed.files} files ({packed.bytes_in / 1e6:.1f} MB) into {packed.archive} "
+          f"({packed.bytes_out / 1e6:.1f} MB); keep it outside git, bring it back with "
+          f"`moodbox-convert unpack-run {packed.archive}`")
+    return 0
+
+
+def cmd_unpack_run(args: argparse.Namespace) -> int:
+    from moodbox.converter.runs import unpack_run
+
+    target = unpack_run(Path(args.archive), Path(args.into))
+    print(f"unpacked into {target}; every file matches its manifest")
+    return 0
+
+
+def cmd_pack_data(args: argparse.Namespace) -> int:
+    from moodbox.converter.runs import pack_data
+
+    shards = pack_data([Path(p) for p in args.npz], Path(args.out), shard_mib=args.shard_mib)
+    from moodbox.converter.runs import tracked_tree_bytes
+
+    for path in shards:
+        print(f"{path}: {path.stat().st_size / 2**20:.1f} MiB")
+    tree = tracked_tree_bytes(Path.cwd())
+    if tree is not None:
+        largest = max(p.stat().st_size for p in shards)
+        total = (tree + largest) / 2**20
+        print(f"the tracked tree is {tree / 2**20:.1f} MiB: tree + largest shard = {total:.1f} MiB "
+              f"({'fits' if total <= 63 else 'does not fit'} a device call's 64 MiB with a margin)")
+    print(f"{len(shards)} shard(s); on the device: moodbox-convert unpack-data "
+          f"{' '.join(str(p) for p in shards)} --into DIR")
+    return 0
+
+
+def cmd_unpack_data(args: argparse.Namespace) -> int:
+    from moodbox.converter.runs import unpack_data
+
+    for path in unpack_data([Path(p) for p in args.shards], Path(args.into)):
+        print(f"rebuilt {path} (arrays identical to the packed ones)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,9 +281,10 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_tensorflow()
     from moodbox.converter.convert import ConvertError
     from moodbox.converter.data import DataError
+    from moodbox.converter.runs import PackError
     try:
         return args.func(args)
-    except DataError as exc:
+    except (DataError, PackError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, OSError) as exc:  # bad --init-from, unwritable --out, ...

@@ -1,4 +1,4 @@
-"""Fits and cross-validates the mood classifier in numpy (used by scripts/fit_mood_model.py)."""
+"""Fits and cross-validates the mood classifier in numpy (used by workshop/fit_mood_model.py)."""
 from __future__ import annotations
 
 import logging

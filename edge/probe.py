@@ -1,7 +1,7 @@
 """Starts the real `moodbox run` as a child process and watches it, as systemd would.
 
 One helper for everything that measures or tests the daemon from outside: `moodbox
-bench` (peak RSS, start to first decision), scripts/soak.py (RSS, fds and threads over
+bench` (peak RSS, start to first decision), workshop/soak.py (RSS, fds and threads over
 time) and the end-to-end tests. It plays systemd's part: a notify socket collects the
 daemon's READY/WATCHDOG/STATUS messages with their arrival times, and /proc gives the
 process's memory, open files and threads.
@@ -175,6 +175,9 @@ class DaemonProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
+        self._reader.join(2)
+        if self.proc.stdout is not None and not self._reader.is_alive():
+            self.proc.stdout.close()  # the log pipe (a child still holding it keeps it open)
         self.notify.close()
         self._tmp.cleanup()
 

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[demo]'
+echo "moodbox is installed in .venv: 'source .venv/bin/activate' puts moodbox on PATH for the README's examples"
 exec .venv/bin/moodbox run --source demo --duration 60 "$@"

@@ -71,3 +71,12 @@ def moodbox_cmd() -> list[str]:
     from moodbox.probe import moodbox_command
 
     return moodbox_command()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark what needs TensorFlow `converter`, so `-m "not converter"` is the device-side suite."""
+    converter_dir = Path(__file__).resolve().parent / "converter"
+    for item in items:
+        path = Path(str(item.fspath)).resolve()
+        if converter_dir in path.parents or item.name.startswith("test_desktop_bench"):
+            item.add_marker(pytest.mark.converter)

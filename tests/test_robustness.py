@@ -693,7 +693,7 @@ def test_playable_means_the_same_to_check_catalog_and_player(tmp_path):
 # ------------------------------------------------------------------ 11: memory on a 1 GB Pi
 
 def test_scan_decodes_only_the_excerpt_of_a_long_wav(tmp_path):
-    script = REPO / "scripts" / "measure_scan_memory.py"
+    script = REPO / "workshop" / "measure_scan_memory.py"
     r = subprocess.run([sys.executable, str(script), "--minutes", "20"], capture_output=True,
                        text=True, timeout=120, env=dict(os.environ, SDL_AUDIODRIVER="dummy"))
     assert r.returncode == 0, r.stderr

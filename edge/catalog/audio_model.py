@@ -22,7 +22,7 @@ AUDIO_MODEL_PATH = Path(__file__).with_name("audio_mood_model.json")
 # (or a mono file played on two speakers) with a pink-noise spectrum: +3.0 dB because
 # BS.1770 adds the channels' powers while the scan averages the channels, +0.8 dB from
 # K-weighting pink noise. Measured through the real decoder by
-# `scripts/fit_mood_model.py` (loudness.measure_scan_gap); other spectra and less
+# `workshop/fit_mood_model.py` (loudness.measure_scan_gap); other spectra and less
 # correlated channels give -1.6 .. +6.9 dB (docs/CATALOG.md, "Loudness calibration").
 SCAN_TO_SPOTIFY_LOUDNESS_DB = 3.8
 LOUDNESS_RANGE_DB = (-45.0, 2.0)    # Spotify-scale loudness is clipped to about the training range
@@ -150,18 +150,18 @@ def audio_model_from_dict(doc: Any, source: Path) -> AudioMoodModel:
     """Check a parsed audio model file and build it; every problem names the key."""
     if not isinstance(doc, dict) or doc.get("kind") != "audio":
         raise ModelFileError(f"{source}: not a moodbox audio mood model (no \"kind\": \"audio\"); "
-                             "regenerate it with scripts/fit_mood_model.py")
+                             "regenerate it with workshop/fit_mood_model.py")
     for key in ("with_tempo", "without_tempo"):
         if not isinstance(doc.get(key), dict):
             raise ModelFileError(f"{source}: '{key}' is missing; regenerate it with "
-                                 "scripts/fit_mood_model.py")
+                                 "workshop/fit_mood_model.py")
     terms = f"distinct terms among {list(TERMS)}"
     with_tempo = model_from_dict(doc["with_tempo"], source, _known_terms, terms)
     without_tempo = model_from_dict(doc["without_tempo"], source, _loudness_only,
                                     f"distinct terms among {list(LOUDNESS_TERMS)}")
     if with_tempo.classes != without_tempo.classes:
         raise ModelFileError(f"{source}: 'with_tempo' and 'without_tempo' have different "
-                             "classes; regenerate it with scripts/fit_mood_model.py")
+                             "classes; regenerate it with workshop/fit_mood_model.py")
     return AudioMoodModel(with_tempo, without_tempo, dict(doc.get("info", {})))
 
 

@@ -134,7 +134,7 @@ def cmd_assign(args: argparse.Namespace) -> int:
     for name, classes in (("mood", model.classes), ("audio mood", audio.classes)):
         if not set(classes) <= set(MOODS):
             raise CatalogError(f"{name} model classes {list(classes)} are not among "
-                               f"{list(MOODS)}; use a model written by scripts/fit_mood_model.py")
+                               f"{list(MOODS)}; use a model written by workshop/fit_mood_model.py")
     assigned = assign_moods(read_catalog(Path(args.catalog)), model, audio)
     present = assigned["path"].map(lambda p: not unplayable_reason(Path(p)))
     if (~present).any():

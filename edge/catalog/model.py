@@ -71,10 +71,10 @@ def _array(doc: dict[str, Any], key: str, shape: tuple[int, ...], source: Path) 
         value = np.asarray(doc[key], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
         raise ModelFileError(f"{source}: '{key}' is missing or not numeric; regenerate it with "
-                             "scripts/fit_mood_model.py") from None
+                             "workshop/fit_mood_model.py") from None
     if value.shape != shape or not np.all(np.isfinite(value)):
         raise ModelFileError(f"{source}: '{key}' should be {shape} finite numbers, got "
-                             f"{value.shape}; regenerate it with scripts/fit_mood_model.py")
+                             f"{value.shape}; regenerate it with workshop/fit_mood_model.py")
     return value
 
 
@@ -92,11 +92,11 @@ def model_from_dict(doc: Any, source: Path,
     """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
         raise ModelFileError(f"{source}: not a moodbox mood model (format {FORMAT_VERSION}); "
-                             "regenerate it with scripts/fit_mood_model.py")
+                             "regenerate it with workshop/fit_mood_model.py")
     features, classes = tuple(doc.get("features", ())), tuple(doc.get("classes", ()))
     if not features_ok(features) or len(classes) < 2:
         raise ModelFileError(f"{source}: expected {expected} and two or more classes, got "
-                             f"{list(features)}; regenerate it with scripts/fit_mood_model.py")
+                             f"{list(features)}; regenerate it with workshop/fit_mood_model.py")
     n_f, n_c = len(features), len(classes)
     std = _array(doc, "std", (n_f,), source)
     if np.any(std <= 0):
@@ -112,10 +112,10 @@ def read_model_json(path: Path, option: str = "--model") -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFileError(f"mood model {path} does not exist; pass {option} with a file "
-                             "written by scripts/fit_mood_model.py") from None
+                             "written by workshop/fit_mood_model.py") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"mood model {path} cannot be read ({exc}); regenerate it with "
-                             "scripts/fit_mood_model.py") from None
+                             "workshop/fit_mood_model.py") from None
 
 
 def load_model(path: Path = DEFAULT_MODEL_PATH) -> MoodModel:

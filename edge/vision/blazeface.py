@@ -5,7 +5,7 @@ per SSD anchor, a box offset and a score logit; this module generates MediaPipe'
 anchors, decodes the boxes and merges overlapping ones with weighted non-maximum
 suppression, as MediaPipe's face_detection graph does. The frame is letterboxed to a
 square (black padding right and bottom) and given as three equal channels in [-1, 1].
-It was measured against YuNet (scripts/measure_detectors.py) and is not the default:
+It was measured against YuNet (workshop/measure_detectors.py) and is not the default:
 it misses small faces YuNet finds (models/MODEL_CARD.md).
 """
 from __future__ import annotations
@@ -97,7 +97,7 @@ class BlazeFaceDetector(TrackingDetector):
 
     name = "blazeface"
     # BlazeFace's box is about Haar's width and sits a little lower (SOURCES.md in
-    # ../shared/models): scripts/measure_crop.py --detector blazeface measured this
+    # ../shared/models): workshop/measure_crop.py --detector blazeface measured this
     framing = Framing(scale=1.134, dx=0.008, dy=-0.038)
 
     def __init__(self, cfg: FacesConfig):

@@ -53,7 +53,7 @@ class Box:
 @dataclass(frozen=True)
 class Framing:
     """Where FER2013's square face frame sits relative to a detector's box, measured per
-    detector (scripts/measure_crop.py): its side is `scale` x the box's longer side, its
+    detector (workshop/measure_crop.py): its side is `scale` x the box's longer side, its
     centre is shifted by (dx, dy) x the box's longer side from the box's centre."""
 
     scale: float = 1.0

@@ -72,7 +72,7 @@ class HaarDetector(TrackingDetector):
     first, with the shared tracking tricks of TrackingDetector."""
 
     name = "haar"
-    framing = Framing(scale=1.04)  # scripts/measure_crop.py --detector haar
+    framing = Framing(scale=1.04)  # workshop/measure_crop.py --detector haar
 
     def __init__(self, cfg: FacesConfig):
         import cv2

@@ -63,7 +63,7 @@ class YuNetDetector(TrackingDetector):
     """cv2.FaceDetectorYN with the shipped YuNet model; boxes carry score and landmarks."""
 
     name = "yunet"
-    framing = Framing(scale=0.973)  # scripts/measure_crop.py --detector yunet
+    framing = Framing(scale=0.973)  # workshop/measure_crop.py --detector yunet
     ROI_SIDE = 96        # the window near the last face is searched at this size ...
     ROI_GROW = 0.6       # ... and spans the last face grown by this much per side
 

@@ -1,4 +1,4 @@
-"""scripts/compare_models.py: the paired test is right, and it runs on real int8 models."""
+"""workshop/compare_models.py: the paired test is right, and it runs on real int8 models."""
 from __future__ import annotations
 
 import importlib.util
@@ -10,7 +10,7 @@ import pytest
 from moodbox.converter.data import save_npz, synthetic_faces
 
 REPO = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("compare_models", REPO / "scripts" / "compare_models.py")
+spec = importlib.util.spec_from_file_location("compare_models", REPO / "workshop" / "compare_models.py")
 compare_models = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(compare_models)
 

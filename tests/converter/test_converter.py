@@ -38,7 +38,7 @@ def test_train_writes_model_checkpoint_log_and_sidecar(trained):
     assert (d / "tiny.ckpt.npz").is_file() and (d / "tiny.last.keras").is_file()
     state = json.loads((d / "tiny.train.json").read_text())
     assert state["epochs_done"] == 1 and state["params"] > 0 and state["macs"] > 0
-    rows = list(csv.DictReader((d / "tiny.log.csv").open()))
+    rows = list(csv.DictReader((d / "tiny.log.csv").read_text().splitlines()))
     assert len(rows) == 1 and float(rows[0]["val_accuracy"]) > 0.5  # chance is 0.14
     side = json.loads((d / "tiny.json").read_text())
     assert side["classes"] == list(FER_CLASSES) and side["scale"] == "unit"
@@ -49,7 +49,7 @@ def test_train_logs_each_class_recall_on_val(trained, workdir):
     last epoch's model gives when its predictions are counted directly."""
     import keras
 
-    rows = list(csv.DictReader((trained.parent / "tiny.recall.csv").open()))
+    rows = list(csv.DictReader((trained.parent / "tiny.recall.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1"]
     assert list(rows[0]) == ["epoch", *FER_CLASSES, "mean"]
     val = load_npz(workdir / "val.npz")
@@ -70,10 +70,10 @@ def test_resume_continues_where_it_stopped(trained, workdir, tmp_path):
                         "--out", str(tmp_path / "tiny.keras"), "--arch", "tiny", "--epochs", "2",
                         "--lr", "0.1", "--batch-size", "32", "--resume"])
     assert code == 0
-    rows = list(csv.DictReader((tmp_path / "tiny.log.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "tiny.log.csv").read_text().splitlines()))
     assert [r["epoch"] for r in rows] == ["1", "2"]  # epoch 1 was not redone
     assert json.loads((tmp_path / "tiny.train.json").read_text())["epochs_done"] == 2
-    recall = list(csv.DictReader((tmp_path / "tiny.recall.csv").open()))
+    recall = list(csv.DictReader((tmp_path / "tiny.recall.csv").read_text().splitlines()))
     assert [r["epoch"] for r in recall] == ["1", "2"]
 
 

@@ -1,4 +1,4 @@
-"""scripts/teacher_torch.py (a PyTorch teacher for a GPU machine) on tiny generated faces:
+"""moodbox-convert teacher-torch (converter/teacher_torch.py) (a PyTorch teacher for a GPU machine) on tiny generated faces:
 its NPZ is accepted by the converter's soft-label checks, it resumes, it refuses bad input.
 Skips where PyTorch is not installed (it is not part of the product's dependencies)."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from moodbox.converter.data import load_npz, synthetic_faces  # noqa: E402
 from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import load_soft_labels  # noqa: E402
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "teacher_torch.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "converter" / "teacher_torch.py"
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_soft_labels_belong_to_the_faces_and_learned_something(faces, trained):
 
 
 def test_the_log_has_every_epoch_once_across_the_interruption(trained):
-    rows = list(csv.DictReader(trained.with_suffix(".log.csv").open()))
+    rows = list(csv.DictReader(trained.with_suffix(".log.csv").read_text().splitlines()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
 
 

@@ -1,4 +1,4 @@
-"""scripts/train_distilled.sh end to end on tiny generated faces: every step runs, every
+"""workshop/train_distilled.sh end to end on tiny generated faces: every step runs, every
 result is written, and a second run skips what is done (the way a later session resumes)."""
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from helpers import write_face_sets  # noqa: E402
 from moodbox.converter.distill import read_soft_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "train_distilled.sh"
+SCRIPT = ROOT / "workshop" / "train_distilled.sh"
 
 
 def _convert_command() -> str:

@@ -111,7 +111,7 @@ def test_mirror_boxes_map_back_with_the_eyes_in_order():
 
 def test_a_second_look_at_the_mirror_finds_faces_the_first_missed():
     """FER2013 val faces in frames that YuNet misses as they are: the mirror image finds
-    some (scripts/measure_detectors.py: 43 of 168 on all of val)."""
+    some (workshop/measure_detectors.py: 43 of 168 on all of val)."""
     from helpers import SHARED
 
     from moodbox.commands.bench import place_in_frame
@@ -173,7 +173,7 @@ def test_haar_is_chosen_in_config():
 
 def test_fer2013_val_faces_placed_in_frames_are_found_and_read(shipped_model):
     """The first 300 FER2013 val faces as camera frames (144 px in 320x256), end to end
-    through the shipped settings (scripts/measure_detectors.py, all of val: 96.5% found,
+    through the shipped settings (workshop/measure_detectors.py, all of val: 96.5% found,
     65.9% right; Haar as shipped before: 75.5% and 51.4%, on these 300: 80.3%, 54.7%)."""
     from helpers import SHARED
 

@@ -9,7 +9,7 @@ class k = a grating at k*15 degrees), then converted with the real converter:
   rgb_input.tflite      a 48x48x3 input
 The edge tests then exercise a real interpreter without TensorFlow installed.
 
-    python scripts/make_test_models.py [--out tests/data]
+    python workshop/make_test_models.py [--out tests/data]
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 #   teachers -> soft labels -> students (distilled, and a no-teacher control with the same
 #   epochs) -> weight averaging -> int8 conversion -> evaluation.
 #
-#   nice -n 19 scripts/train_distilled.sh [all|teachers|soft-labels|students|distilled|control|finish]
+#   nice -n 19 workshop/train_distilled.sh [all|teachers|soft-labels|students|distilled|control|finish]
 #
 # (students = distilled + control at the same time; each can also run alone, and the
 # control needs no teachers, so it may start while a teacher still trains, and a second
@@ -36,7 +36,7 @@
 # Settings (environment): DATA (FER2013 npz folder, default ../shared/data/fer2013),
 # TEACHER_SEEDS ("11 12"), TEACHER_ARCH and TEACHER_WIDTH (the teachers' network, default
 # the student's: a wider teacher, e.g. TEACHER_WIDTH=64, is 4x the MACs), EXTRA_TEACHERS
-# (more teachers for the soft labels: soft-label NPZs from scripts/teacher_torch.py, e.g.
+# (more teachers for the soft labels: soft-label NPZs from moodbox-convert teacher-torch, e.g.
 # trained on a GPU machine, or .keras models; with another set of teachers use another
 # RUN_DIR), EPOCHS (60), FT_EPOCHS (12),
 # STUDENT_INIT (see above), STUDENT_EPOCHS (30), STUDENT_LR (0.01), DISTILL_WEIGHT (0.7),
@@ -195,7 +195,7 @@ finish() {
     names=(student-control "${names[@]}")
   else  # e.g. a second set of teachers in another RUN_DIR, compared with the first's control
     log "no control in $R (never started): left out; compare with another folder's" \
-        "control by scripts/compare_models.py, or run the control step first"
+        "control by workshop/compare_models.py, or run the control step first"
   fi
   for f in "$R"/student-distilled-*.train.json; do  # variants (DISTILLED_NAME)
     [ -f "$f" ] && [[ "$f" != *-ft.train.json ]] && names+=("$(basename "$f" .train.json)")
@@ -217,7 +217,7 @@ for f in sorted(Path(sys.argv[1]).glob("*.json")):
 EOF
   echo "To ship (only if the targets in issue 10 are met): cp $OUT/student-distilled_int8.tflite" \
        "models/emotion_int8.tflite (and its .json), $OUT/student-distilled.keras" \
-       "models/emotion.keras; python scripts/record_golden.py; rerun the tests."
+       "models/emotion.keras; python workshop/record_golden.py; rerun the tests."
 }
 
 case "$STEP" in

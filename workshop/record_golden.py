@@ -3,7 +3,7 @@
 (tests/data/golden.json), for the golden test that guards the converter -> edge handoff.
 Rerun only when the shipped model is deliberately replaced.
 
-    python scripts/record_golden.py
+    python workshop/record_golden.py
 """
 from __future__ import annotations
 

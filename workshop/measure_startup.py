@@ -3,7 +3,7 @@
 seconds from process start to the first decision, peak RSS, and whether pandas (the
 catalog's, never the daemon's) got loaded.
 
-    python scripts/measure_startup.py [--runs 3] [--seconds 6]
+    python workshop/measure_startup.py [--runs 3] [--seconds 6]
 """
 from __future__ import annotations
 

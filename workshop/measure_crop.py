@@ -15,8 +15,8 @@ face counts as wrong):
   + align      turned so the eyes are level (landmarks; YuNet only)
   + flip       probabilities averaged over the crop and its mirror image
 
-    python scripts/measure_crop.py --detector yunet
-    python scripts/measure_crop.py --detector haar
+    python workshop/measure_crop.py --detector yunet
+    python workshop/measure_crop.py --detector haar
 """
 from __future__ import annotations
 

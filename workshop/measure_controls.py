@@ -4,7 +4,7 @@ controls, with the control socket only (the default) and with the phone page too
 photos. Start-up = process start to READY=1 and to the first decision; RSS = peak and
 after settling; "page" = process start until GET / answers.
 
-    python scripts/measure_controls.py [--runs 3] [--seconds 8]
+    python workshop/measure_controls.py [--runs 3] [--seconds 8]
 """
 from __future__ import annotations
 

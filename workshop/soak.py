@@ -2,7 +2,7 @@
 """Soak the real daemon: replay at a high frame rate with moods (and playlists) switching,
 sampling the process's RSS, open file descriptors and threads over time.
 
-    python scripts/soak.py --minutes 30 [--fps 30] [--every 10] [--json out.json] [--plot out.png]
+    python workshop/soak.py --minutes 30 [--fps 30] [--every 10] [--json out.json] [--plot out.png]
 
 The daemon runs as `moodbox run` on the demo photos (a smiling face, an empty table, a
 portrait) shown a few seconds each, so the mood goes happy -> away -> ... and the player

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure every number in models/MODEL_CARD.md and write them to models/eval/.
 
-    python scripts/model_card_numbers.py [--val ../shared/data/fer2013/val.npz]
+    python workshop/model_card_numbers.py [--val ../shared/data/fer2013/val.npz]
                                          [--train ../shared/data/fer2013/train.npz]
                                          [--compare runs/vgg44/model.keras ...]
 

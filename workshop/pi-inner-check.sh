@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs inside an arm64 Debian root (see scripts/pi-arm64-check.sh):
-#   bash scripts/pi-inner-check.sh bookworm|trixie
+# Runs inside an arm64 Debian root (see workshop/pi-arm64-check.sh):
+#   bash workshop/pi-inner-check.sh bookworm|trixie
 # Makes a fresh venv at /opt/moodbox/venv through `install-pi.sh --venv-only` (the same
 # pip step as a real install), checks that the numpy it sees is the one expected on that
 # release, then runs the shipped model through `moodbox classify --json` on a real photo,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs inside an arm64 Debian root (sudo ./scripts/pi-arm64-check.sh --appliance): the
+# Runs inside an arm64 Debian root (sudo ./workshop/pi-arm64-check.sh --appliance): the
 # whole install-pi.sh life cycle as an owner meets it, except systemd, which does not run
 # in a chroot: install, a config edit, --upgrade (edit kept, config.yaml.dist refreshed),
 # --uninstall (config and music kept), --uninstall --purge (music still kept).

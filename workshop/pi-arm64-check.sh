@@ -8,23 +8,23 @@
 # Needs root; the first run of a suite builds its root (10-30 minutes). Timings under
 # emulation mean nothing: only success counts.
 #
-#   sudo ./scripts/pi-arm64-check.sh [--suite bookworm|trixie] [--appliance] [--tool path/to/pi-arm64]
-#   sudo ./scripts/pi-arm64-check.sh --suite trixie 2>&1 | tee docs/pi-arm64-check-trixie.log
+#   sudo ./workshop/pi-arm64-check.sh [--suite bookworm|trixie] [--appliance] [--tool path/to/pi-arm64]
+#   sudo ./workshop/pi-arm64-check.sh --suite trixie 2>&1 | tee docs/pi-arm64-check-trixie.log
 #
-# Inside, scripts/pi-inner-check.sh makes a fresh venv with `install-pi.sh --venv-only`,
+# Inside, workshop/pi-inner-check.sh makes a fresh venv with `install-pi.sh --venv-only`,
 # checks numpy is the one expected there, and runs the shipped model, `moodbox classify`,
-# `moodbox check` and a short `moodbox run`. With --appliance, scripts/pi-appliance-check.sh
+# `moodbox check` and a short `moodbox run`. With --appliance, workshop/pi-appliance-check.sh
 # instead runs the full install, --upgrade, --uninstall and --purge (no systemd in a chroot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUITE=bookworm
 TOOL=${PI_ARM64:-../shared/tools/pi-arm64}
-INNER=scripts/pi-inner-check.sh
+INNER=workshop/pi-inner-check.sh
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) SUITE=${2:-}; shift 2 ;;
     --tool) TOOL=${2:-}; shift 2 ;;
-    --appliance) INNER=scripts/pi-appliance-check.sh; shift ;;
+    --appliance) INNER=workshop/pi-appliance-check.sh; shift ;;
     *) echo "usage: sudo $0 [--suite bookworm|trixie] [--appliance] [--tool path/to/pi-arm64]" >&2; exit 2 ;;
   esac
 done

@@ -1,7 +1,7 @@
 """Peak memory of `catalog scan` analysing one long WAV: the excerpt read against a whole decode.
 
-    python scripts/measure_scan_memory.py --minutes 59            # what scan does now
-    python scripts/measure_scan_memory.py --minutes 59 --whole    # decoding the whole file
+    python workshop/measure_scan_memory.py --minutes 59            # what scan does now
+    python workshop/measure_scan_memory.py --minutes 59 --whole    # decoding the whole file
 
 Writes a silent 44.1 kHz 16-bit stereo WAV (sparse, so it costs no disk) and prints the
 process's peak RSS before and after analysing it.

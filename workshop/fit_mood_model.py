@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.folds}-fold stratified CV, seed {args.seed}; accuracy per fold, then pooled")
     info = {"trained_on": args.data.name,
             "sha256": hashlib.sha256(args.data.read_bytes()).hexdigest(), "rows": int(len(y)),
-            "cv": {"folds": args.folds, "seed": args.seed}, "refit": "scripts/fit_mood_model.py"}
+            "cv": {"folds": args.folds, "seed": args.seed}, "refit": "workshop/fit_mood_model.py"}
     model, info = fit_spotify(x, y, classes, folds, args, info)
     audio = fit_audio(x, y, classes, folds, args, info)
     if args.dry_run:

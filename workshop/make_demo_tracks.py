@@ -5,7 +5,7 @@ Each playlist gets its own tempo, mode and timbre (upbeat: fast major plucks wit
 calm: slow major pads; energetic: fast minor saw bass; ...). Deterministic (fixed seeds),
 so rerunning gives the same music. Needs numpy and soundfile (libsndfile with Vorbis):
 
-    python scripts/make_demo_tracks.py [--out playlists] [--seconds 24]
+    python workshop/make_demo_tracks.py [--out playlists] [--seconds 24]
 """
 from __future__ import annotations
 

@@ -2,9 +2,12 @@
 """Train a large PyTorch teacher on FER2013 train (e.g. on a GPU machine) and write its
 soft labels as a soft-label NPZ that `moodbox-convert soft-labels --teacher` takes.
 
-    python scripts/teacher_torch.py --train $D/train.npz --val $D/val.npz \\
+    moodbox-convert teacher-torch --train $D/train.npz --val $D/val.npz \\
         --out models/training/distill/torch-resnet18w64-s1.npz [--width 64] [--epochs 100] \\
         [--seed 1] [--device cuda] [--resume]
+
+(On a device machine with the repository but no install, `python converter/teacher_torch.py`
+takes the same options.)
 
 What crosses over to the converter is data only: for every train and val face, the
 teacher's softmax averaged over the face and its mirror image, checked later against the
@@ -284,7 +287,7 @@ def train(args) -> int:
         "teachers": [name], "teacher_sha256": [weights.hexdigest()],
         "train_data": str(args.train), "val_data": str(args.val),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "note": "PyTorch teacher (scripts/teacher_torch.py): softmax (temperature 1) "
+        "note": "PyTorch teacher (converter/teacher_torch.py): softmax (temperature 1) "
                 "averaged over face and horizontal mirror, best val epoch",
         "teacher_val_accuracy": [acc], "teacher_val_accuracy_flip": [acc_flip],
         "ensemble_val_accuracy": acc, "ensemble_val_accuracy_flip": acc_flip,

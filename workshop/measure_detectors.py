@@ -9,8 +9,8 @@ last face, idle every 3rd frame when nobody is in view); photos are run as still
 moodbox.commands.bench.place_in_frame does (144 px in 320x256, borders replicated), each
 frame a still. One thread.
 
-    python scripts/measure_detectors.py                 # everything
-    python scripts/measure_detectors.py --val-limit 500 # quicker
+    python workshop/measure_detectors.py                 # everything
+    python workshop/measure_detectors.py --val-limit 500 # quicker
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Is model B really better than model A on the same faces? A paired comparison.
 
-    python scripts/compare_models.py A.tflite B.tflite [C ...] [--data ../shared/data/fer2013/val.npz]
+    python workshop/compare_models.py A.tflite B.tflite [C ...] [--data ../shared/data/fer2013/val.npz]
 
 For each model after the first, against the first: the accuracy difference one view and
 flip-averaged, the faces only one of the two gets right, the exact McNemar test on them
