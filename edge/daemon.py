@@ -10,9 +10,10 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from moodbox.camera import FrameGrabber, make_source
+from moodbox.camera import FrameGrabber, make_source, still_hold_s
 from moodbox.vision.classifier import EmotionClassifier, ModelError
-from moodbox.config import EX_CONFIG, Config, ConfigError, load_config
+from moodbox.config import EX_CONFIG, CameraConfig, Config, ConfigError, load_config
+from moodbox.config.changes import describe_changes
 from moodbox.mood import EmotionSmoother
 from moodbox.vision.detector import DetectorError
 from moodbox.notify import Notifier
@@ -24,6 +25,7 @@ from moodbox.signals import Requests
 from moodbox.vision.pipeline import FaceEmotionPipeline
 from moodbox.control.core import ControlCore, MoodHistory, MoodSwitch, VisionView
 from moodbox.control.learning import SkipStore
+from moodbox.control.privacy import PrivacyStore, PrivacySwitch
 from moodbox.control.service import FrontEnds
 
 logger = logging.getLogger(__name__)
@@ -68,14 +70,16 @@ class Daemon:
     def __init__(self, config_path: Path, source_override: str | None = None,
                  duration_s: float | None = None, audio: AudioOutput | None = None,
                  backend_factory=None, source_factory=None, hard_exit: bool = True,
-                 requests: Requests | None = None):
+                 requests: Requests | None = None, hold_s: float | None = None):
         self.config_path = config_path
         self.source_override = source_override
         self.duration_s = duration_s
         self.audio = audio or AudioOutput()
         # factories: config -> backend; tests hand in doubles for hardware we lack
         self._backend_factory = backend_factory or (lambda c: self.audio.backend(c.player))
-        self._source_factory = source_factory or make_source
+        self._source_factory = source_factory or self._make_source
+        self.hold_s = hold_s  # --hold: how long each replayed photo is shown
+        self._replay_hold: float | None = hold_s
         self._hard_exit = hard_exit
         self._requests = requests or Requests()
         self._stop = self._requests.stop
@@ -91,9 +95,24 @@ class Daemon:
         self._view = VisionView()            # replaced whole each frame; read by the control core
         self._frame_times: deque[float] = deque(maxlen=25)
         self.front_ends: FrontEnds | None = None
+        self.privacy = PrivacySwitch(False)
+        self._privacy_paused = False  # privacy.music: pause paused it (camera on resumes)
 
     # --- start-up ---------------------------------------------------------
+    def _make_source(self, camera: CameraConfig, override: str | None):
+        return make_source(camera, override, hold_s=self._replay_hold)
+
+    def _hold_for(self, cfg: Config) -> float | None:
+        """--hold, else for a folder of photos given as --source a hold long enough for a
+        mood to form (camera.hold_s when the config sets one)."""
+        if self.hold_s is not None:
+            return self.hold_s
+        if self.source_override and self.source_override != "demo" and not cfg.camera.hold_s:
+            return still_hold_s(cfg.mood)
+        return None
+
     def _build(self, cfg: Config) -> None:
+        self._replay_hold = self._hold_for(cfg)
         self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads,
                                             flip=cfg.classifier.flip)
         self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
@@ -106,9 +125,12 @@ class Daemon:
         player = PlaylistPlayer(self._backend_factory(cfg), cfg.player, playlists, cfg.mood.map,
                                 learner=learner)
         self.player = PlayerThread(player, store=store)
+        privacy = PrivacyStore()
+        self.privacy = PrivacySwitch(privacy.load(), privacy)
         self.control = ControlCore(self.player.ask, lambda: self.cfg.playlists.keys(),
                                    self.vision_view, self.history, self.started,
-                                   lambda: self.cfg.player.max_volume, self.player.save_learned)
+                                   lambda: self.cfg.player.max_volume, self.player.save_learned,
+                                   privacy=self.privacy)
         self._watch_library(playlists)
         stats = self.classifier.stats()
         logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
@@ -159,9 +181,15 @@ class Daemon:
         if self._stop.is_set() or self._reload.is_set():
             logger.info("a %s was requested during start-up; doing it now",
                         "stop" if self._stop.is_set() else "reload")
-        self.grabber.start()
         self.player.start()
         self.player.set_mood("away")
+        if self.privacy.off:
+            logger.info("camera off (privacy), as the owner left it (%s); `moodbox camera on` "
+                        "opens it", PrivacyStore().path)
+            self._privacy_music(cfg, off=True)
+        else:
+            self.grabber.start()
+        self.privacy.attach()
         self.front_ends = FrontEnds.start(cfg, self.control)
         self.notifier.ready("starting")
         logger.info("moodbox running (pid %d); no frame is stored or sent anywhere", os.getpid())
@@ -186,7 +214,12 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self._do_reload()
-            frame = self.grabber.latest(timeout=0.25)
+            self._apply_privacy()
+            if self.privacy.off:
+                frame = None
+                self._stop.wait(0.25)
+            else:
+                frame = self.grabber.latest(timeout=0.25)
             now = time.monotonic()
             if self._watch.due(now):
                 self._recheck_library(now)
@@ -241,25 +274,71 @@ class Daemon:
         if decision is not None and decision.smoothed is not None:
             top = int(decision.smoothed.argmax())
             emotion, p = self.smoother.classes[top], float(decision.smoothed[top])
-        self._view = VisionView(emotion, p, faces, fps)
+        m, now = self.cfg.mood, time.monotonic()
+        self._view = VisionView(emotion, p, faces, fps, dwell_s=m.dwell_s,
+                                min_switch_s=m.min_switch_interval_s,
+                                next_switch_s=self.smoother.next_switch_in(now))
 
     def vision_view(self) -> VisionView:
+        if self.privacy.off:
+            return VisionView(camera="off")
+        if self.cfg is not None and not self._view.dwell_s:  # before the first frame
+            m = self.cfg.mood
+            return replace(self._view, camera=self.grabber.stats.state, dwell_s=m.dwell_s,
+                           min_switch_s=m.min_switch_interval_s)
         return replace(self._view, camera=self.grabber.stats.state)
 
+    # --- the privacy switch ------------------------------------------------------
+    def _apply_privacy(self) -> None:
+        """The owner switched the camera (any front end): close or open it here, in the
+        one thread that owns the grabber; the music follows privacy.music."""
+        off = self.privacy.pending()
+        if off is None:
+            return
+        if off:
+            self.grabber.stop(timeout=min(3.0, SHUTDOWN.camera_s + self.cfg.camera.timeout_s))
+            self._view = VisionView()
+            logger.info("camera off (privacy): closed; music: %s", self.cfg.privacy.music)
+        else:
+            self.grabber = FrameGrabber(self._source_factory(self.cfg.camera, self.source_override),
+                                        self.cfg.camera).start()
+            self.smoother = EmotionSmoother(self.classifier.classes, self.cfg.mood, time.monotonic())
+            logger.info("camera on: %s", self.grabber.source.describe())
+        self._privacy_music(self.cfg, off)
+        self.privacy.applied(off)
+
+    def _privacy_music(self, cfg: Config, off: bool) -> None:
+        try:
+            self._follow_privacy(cfg.privacy.music, off)
+        except TimeoutError:
+            logger.warning("privacy.music: the player did not answer in time; the music "
+                           "carries on as it was")
+
+    def _follow_privacy(self, music: str, off: bool) -> None:
+        if off and music == "neutral":
+            self.history.add(MoodSwitch(time.monotonic(), "neutral", "", 0.0))
+            self.player.set_mood("neutral")
+        elif off and music == "pause":
+            self._privacy_paused = not self.player.ask(_pause_if_playing)
+        elif not off and self._privacy_paused:
+            self._privacy_paused = False
+            self.player.ask(lambda p, now: p.resume(now))
+
     def _healthy(self, now: float, last_frame_at: float) -> bool:
-        """Frames progress, or the camera is known to be down and being retried."""
+        """Frames progress, or the camera is known to be down and being retried (or the
+        owner closed it)."""
         recent = now - last_frame_at < max(2.0, self.notifier.watchdog_s / 2.0)
-        return recent or self.grabber.stats.state == "waiting"
+        return recent or self.privacy.off or self.grabber.stats.state == "waiting"
 
     def _check_health(self) -> int | None:
         g = self.grabber.stats
-        if g.state == "failed":
+        if g.state == "failed" and not self.privacy.off:
             if self.grabber.fatal_permission:
                 self.exit_reason = "camera permission"
                 return EX_CONFIG
             self.exit_reason = f"camera failed: {g.last_error}"
             return EX_FAILURE
-        if g.state == "ended":
+        if g.state == "ended" and not self.privacy.off:
             self.exit_reason = "replay source ended"
             return EX_OK
         if self.player.fatal:
@@ -276,9 +355,10 @@ class Daemon:
             emo = f"{last.emotion.name}({last.emotion.confidence:.2f})"
         elif last is not None:
             emo = "noface" if last.usable else "badframe"
+        camera = "off(privacy)" if self.privacy.off else g.state
         line = (f"{window.line(now)} drop={g.dropped} emotion={emo} mood={self.smoother.stable} "
                 f"playlist={p.playlist or '-'} track={p.track or '-'} vol={p.volume:.2f} "
-                f"audio={p.state} camera={g.state}")
+                f"audio={p.state} camera={camera}")
         logger.info("status %s", line)
         self.notifier.status(line[:200])
 
@@ -288,8 +368,15 @@ class Daemon:
         logger.info("reloading %s", self.config_path)
         try:
             new = load_config(self.config_path)
+            applied, restart = describe_changes(self.cfg, new, self.player.status().mood,
+                                                self.source_override is not None)
             self._apply(new)
-            logger.info("reload done")
+            for line in applied:
+                logger.info("reload: %s", line)
+            if restart:
+                logger.warning("reload: %s: needs a restart to take effect (sudo systemctl "
+                               "restart moodbox)", ", ".join(restart))
+            logger.info("reload done%s", "" if applied or restart else ": nothing changed")
         except (ConfigError, ModelError, DetectorError, OSError) as exc:
             logger.error("reload rejected, keeping the running config: %s", exc)
         self.notifier.ready("reloaded")
@@ -310,12 +397,12 @@ class Daemon:
         playlists = load_playlists(new.playlists)
         self.player.update_library(new.player, playlists, new.mood.map)
         self._watch_library(playlists)
-        for section in ("control", "web", "buttons"):
-            if getattr(new, section) != getattr(old, section):
-                logger.warning("%s: changes take effect at the next restart", section)
+        self._replay_hold = self._hold_for(new)
         if new.camera != old.camera and self.source_override is None:
             self.grabber.stop(timeout=2.0)
-            self.grabber = FrameGrabber(self._source_factory(new.camera, None), new.camera).start()
+            self.grabber = FrameGrabber(self._source_factory(new.camera, None), new.camera)
+            if not self.privacy.off:
+                self.grabber.start()
         _set_log_level(new.daemon.log_level)
         self.cfg = new
 
@@ -332,6 +419,14 @@ class Daemon:
         self.grabber.stop(timeout=SHUTDOWN.camera_s)
         self.notifier.close()
         failsafe.cancel()
+
+
+def _pause_if_playing(p: PlaylistPlayer, now: float) -> bool:
+    """Pause for privacy.music: pause; True when the owner had paused it already."""
+    if p.owner_paused:
+        return True
+    p.pause(now)
+    return False
 
 
 def _hard_exit() -> None:

@@ -84,6 +84,12 @@ class EmotionSmoother:
             return True
         return now - self._last_switch >= s.min_switch_interval_s
 
+    def next_switch_in(self, now: float) -> float:
+        """Seconds until min_switch_interval_s allows the next change (0: allowed now)."""
+        if self.stable == AWAY:
+            return 0.0
+        return max(0.0, self._last_switch + self.settings.min_switch_interval_s - now)
+
     def _switch(self, mood: str, now: float) -> None:
         self.stable = mood
         self._last_switch = now

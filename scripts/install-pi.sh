@@ -109,6 +109,13 @@ detect_os() {  # prints bookworm or trixie; dies with the fix for anything else
   EXIT=3 die "unsupported OS release '${pretty:-$id $version}' ($OS_RELEASE); moodbox installs on Raspberry Pi OS Bookworm (Debian 12) or Trixie (Debian 13); to try anyway, pass --os bookworm (apt numpy 1.x) or --os trixie (apt numpy 2.x)"
 }
 
+# --- the owner's first minutes: the last lines of a fresh install --------------------
+first_minutes_note() {
+  echo "the bundled demo tracks play until you set your own playlists (playlists: in $CONF/config.yaml)"
+  echo "that file belongs to root: edit it with sudo (sudoedit $CONF/config.yaml), then apply it with"
+  echo "sudo systemctl reload moodbox; the log: journalctl -u moodbox -f (README: Where the logs are)"
+}
+
 # --- the pip step, one code path for install, upgrade and --venv-only ---------------
 PIP_ARGS=() CONSTRAINTS="" WORK=""
 workdir() {  # a scratch folder, removed on exit
@@ -289,3 +296,4 @@ if has_systemd; then
   fi
 fi
 echo "check the setup any time: moodbox check --config $CONF/config.yaml"
+[ "$MODE" = upgrade ] || first_minutes_note

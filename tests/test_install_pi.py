@@ -183,3 +183,17 @@ def _installed(dist: str) -> bool:
         return True
     except md.PackageNotFoundError:
         return False
+
+
+def test_a_fresh_install_ends_with_the_demo_tracks_and_sudo_note(tmp_path):
+    """The last lines of a fresh install (the function the script ends with, run by bash)."""
+    script = SCRIPT.read_text()
+    assert script.rstrip().endswith('[ "$MODE" = upgrade ] || first_minutes_note')
+    body = script[script.index("first_minutes_note() {"):]
+    body = body[:body.index("\n}\n") + 3]
+    r = subprocess.run(["bash", "-c", body + "CONF=/etc/moodbox; first_minutes_note"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert "the bundled demo tracks play until you set your own playlists" in r.stdout
+    assert "edit it with sudo (sudoedit /etc/moodbox/config.yaml)" in r.stdout
+    assert "sudo systemctl reload moodbox" in r.stdout

@@ -91,8 +91,10 @@ class PlaylistPlayer:
 
     # --- configuration -------------------------------------------------
     def update_library(self, cfg: PlayerConfig, playlists: Mapping[str, Playlist],
-                       mood_map: Mapping[str, tuple[str, ...]]) -> None:
-        """New settings and playlists (startup or reload); the current track plays on."""
+                       mood_map: Mapping[str, tuple[str, ...]], now: float | None = None) -> None:
+        """New settings and playlists (startup or reload). The current track plays on,
+        unless the current mood now maps elsewhere: then it fades to the new playlist."""
+        before = playlists_for(self.mood_map, self.cfg.default_playlist, self.mood)
         self.cfg = cfg
         self.playlists = dict(playlists)
         self.mood_map = dict(mood_map)
@@ -107,6 +109,18 @@ class PlaylistPlayer:
                 logger.warning("%s", line)
         if self.playlist and self.playlist not in self.playlists:
             self._pending = self._choose(self.mood)
+        elif now is not None and playlists_for(self.mood_map, cfg.default_playlist,
+                                               self.mood) != before:
+            self._follow_new_map(now)
+
+    def _follow_new_map(self, now: float) -> None:
+        """A reload mapped the current mood elsewhere: fade over now (a hold still wins)."""
+        target = self._choose(self.mood)
+        if not self.playlist or target == self.playlist:
+            return
+        self._pending = target
+        if self.state == "playing" and not self.owner_paused:
+            self._begin_fade(now)
 
     # --- decisions -----------------------------------------------------
     def _choose(self, mood: str) -> str:

@@ -70,7 +70,7 @@ class PlayerThread:
 
     def update_library(self, cfg: PlayerConfig, playlists: Mapping[str, Playlist],
                        mood_map: Mapping[str, tuple[str, ...]]) -> None:
-        self._call(lambda p, now: p.update_library(cfg, playlists, mood_map))
+        self._call(lambda p, now: p.update_library(cfg, playlists, mood_map, now))
 
     def status(self) -> PlayerStatus:
         return self._status

@@ -59,6 +59,8 @@ class FrameGrabber:
 
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
+        if self._thread.ident is None:
+            return  # never started (the camera was off): nothing is open
         with self._cond:
             self._cond.notify_all()
         self._thread.join(timeout)

@@ -42,9 +42,10 @@ class ReplaySource(FrameSource):
         self._bad: set[Path] = set()  # unreadable images, each logged once
 
     def describe(self) -> str:
+        held = f", each image held {self.hold_s:g} s" if self.hold_s > 0 else ""
         if isinstance(self.path, (list, tuple)):
-            return f"replay of {len(self.path)} images"
-        return f"replay {self.path}"
+            return f"replay of {len(self.path)} images{held}"
+        return f"replay {self.path}{held}"
 
     def open(self) -> None:
         import cv2

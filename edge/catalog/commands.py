@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import signal
 import sys
 import time
@@ -67,6 +68,25 @@ def _print_scan_summary(result: ScanResult, root: Path, seconds: float) -> None:
             print(f"  {path}: {reason}")
         if len(result.errors) > SHOW_AT_MOST:
             print(f"  ... and {len(result.errors) - SHOW_AT_MOST} more (see the error column)")
+    _print_unplayable(result.unplayable)
+
+
+def _print_unplayable(paths: list[Path], show: int = 5) -> None:
+    """Music the box cannot play, and the way out: convert it, or play through MPD."""
+    if not paths:
+        return
+    kinds = sorted({p.suffix.lower() for p in paths})
+    print(f"cannot play {len(paths)} file(s) ({', '.join(kinds)}; not in the catalog): the "
+          "player plays .ogg, .mp3, .wav and .flac")
+    for path in paths[:show]:
+        print(f"  {path}")
+    if len(paths) > show:
+        print(f"  ... and {len(paths) - show} more")
+    first = paths[0]
+    print(f"  convert them with ffmpeg (sudo apt install ffmpeg), e.g. ffmpeg -i "
+          f"{shlex.quote(str(first))} -c:a libvorbis -q:a 5 "
+          f"{shlex.quote(str(first.with_suffix('.ogg')))}")
+    print("  or play them through MPD (player.output: mpd; README), which decodes AAC and m4a")
 
 
 @_guarded

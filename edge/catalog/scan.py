@@ -44,20 +44,40 @@ class ScanResult:
     removed: int = 0
     interrupted: bool = False
     errors: list[tuple[str, str]] = field(default_factory=list)
+    unplayable: list[Path] = field(default_factory=list)  # music in formats the box cannot play
 
 
-def list_audio_files(root: Path) -> list[Path]:
-    """Music files under root, recursively, sorted; macOS "._" shadow files are skipped."""
-    found = []
+# music formats the player cannot decode (pygame plays .ogg .mp3 .wav .flac): counted and
+# named by a scan, so an iTunes folder of .m4a files is never silently "empty"
+OTHER_MUSIC_EXTENSIONS = (".m4a", ".m4b", ".aac", ".alac", ".wma", ".opus", ".aif", ".aiff",
+                          ".ape", ".wv", ".mka", ".mp2", ".mpc", ".dsf")
+
+
+def list_music_files(root: Path) -> tuple[list[Path], list[Path]]:
+    """(playable-format files, music files in other formats) under root, recursively,
+    sorted; macOS "._" shadow files are skipped."""
+    found: list[Path] = []
+    other: list[Path] = []
 
     def unreadable(exc: OSError) -> None:  # one folder is skipped, named; the scan goes on
         logger.warning("skipping folder %s: %s", exc.filename, files.problem(exc))
 
     for folder, dirs, names in os.walk(root, onerror=unreadable):
         dirs.sort()
-        found.extend(Path(folder) / name for name in sorted(names)
-                     if Path(name).suffix.lower() in AUDIO_EXTENSIONS and not name.startswith("._"))
-    return found
+        for name in sorted(names):
+            ext = Path(name).suffix.lower()
+            if name.startswith("._"):
+                continue
+            if ext in AUDIO_EXTENSIONS:
+                found.append(Path(folder) / name)
+            elif ext in OTHER_MUSIC_EXTENSIONS:
+                other.append(Path(folder) / name)
+    return found, other
+
+
+def list_audio_files(root: Path) -> list[Path]:
+    """Music files the box can play under root, recursively, sorted."""
+    return list_music_files(root)[0]
 
 
 def _text(value: Any) -> str:
@@ -243,8 +263,8 @@ def scan_library(root: Path, out: Path, decoder: Decoder, progress: Optional[Pro
     _check_journal(journal_path(out))
     journal = ScanJournal(journal_path(out))
     previous = _previous_rows(out, journal)
-    files = list_audio_files(root)
-    result = ScanResult(out, total=len(files))
+    files, other = list_music_files(root)
+    result = ScanResult(out, total=len(files), unplayable=other)
     rows: dict[str, dict[str, Any]] = {}
     try:
         for done, path in enumerate(files, 1):

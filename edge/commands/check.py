@@ -56,24 +56,46 @@ def _check_faces(cfg: Config, rep: Report) -> None:
         rep.add(FAIL, "faces", str(exc))
 
 
+def mood_origin(cfg: Config, mood: str) -> str:
+    """Where a mood's playlist choice comes from: the owner's file or the shipped defaults."""
+    if cfg.mood.map.get(mood):
+        return "your file" if f"mood.map.{mood}" in cfg.owned else "the defaults"
+    if "player.default_playlist" in cfg.owned:
+        return "player.default_playlist, your file"
+    adapted = any(n.startswith("player.default_playlist") for n in cfg.adapted)
+    return ("player.default_playlist: your first playlist" if adapted
+            else "player.default_playlist, the defaults")
+
+
 def _check_playlists(cfg: Config, rep: Report) -> None:
     from moodbox.audio.playlists import load_playlists
 
     playlists = load_playlists(cfg.playlists)
     default = playlists.get(cfg.player.default_playlist)
+    ends: dict[str, str] = {}  # emotion -> the playlist(s) it really plays
     for mood in MOODS:
         names = cfg.playlists_for(mood)
         if not names:
             rep.add(OK, f"{mood}", f"keeps the current playlist (player.away: {cfg.player.away})")
             continue
+        origin = mood_origin(cfg, mood)
         counts = ", ".join(f"{n}: {len(playlists[n].tracks)} playable" for n in names)
-        playable = sum(len(playlists[n].tracks) for n in names)
+        playable = [n for n in names if playlists[n].tracks]
         if playable:
-            rep.add(OK, mood, counts)
+            rep.add(OK, mood, f"{counts} ({origin})")
+            ends[mood] = ", ".join(playable)
         elif default and default.tracks:
-            rep.add(WARN, mood, f"{counts}; falls back to {default.name}")
+            rep.add(WARN, mood, f"{counts}; falls back to {default.name} ({origin})")
+            ends[mood] = default.name
         else:
-            rep.add(WARN, mood, f"{counts}; nothing to fall back to, stays quiet")
+            rep.add(WARN, mood, f"{counts}; nothing to fall back to, stays quiet ({origin})")
+    for note in cfg.adapted:
+        rep.add(OK, "defaults", note)
+    if len(ends) > 1 and len(set(ends.values())) == 1:
+        rep.add(WARN, "moods", f"every mood plays {next(iter(ends.values()))}: the music will "
+                "not follow the mood; give mood.map playlists of your own (README: A short "
+                "config)")
+    _check_demo_tracks(cfg, rep)
     for p in playlists.values():
         for src in p.pending:
             rep.add(WARN, "source", f"playlist {p.name}: {src} is missing or empty (a USB stick "
@@ -86,6 +108,24 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
                 rep.detail(f"{s.path}: {s.reason}")
     if not any(p.tracks for p in playlists.values()):
         rep.add(FAIL, "playlists", "no playable track in any playlist; point playlists at your music")
+
+
+def _check_demo_tracks(cfg: Config, rep: Report) -> None:
+    """The first minutes of a fresh box: the bundled demo tracks play until the owner's
+    playlists are set (and the system-wide file needs sudo to edit)."""
+    from moodbox import assets
+
+    demo = assets.playlists_dir().resolve()
+    bundled = [name for name, p in cfg.playlists.items()
+               if any(src.resolve() == demo or demo in src.resolve().parents for src in p.sources)]
+    if not bundled:
+        return
+    where = cfg.source or "the config"
+    rep.add(WARN, "playlists", f"the bundled demo tracks play ({', '.join(bundled)}) until you "
+            f"set your own playlists in {where}")
+    if str(where).startswith("/etc/"):
+        rep.detail(f"editing {where} needs sudo: sudoedit {where}, then sudo systemctl "
+                   "reload moodbox")
 
 
 def _check_camera(cfg: Config, rep: Report) -> None:
@@ -156,7 +196,8 @@ def _check_controls(cfg: Config, rep: Report) -> None:
         try:
             import gpiozero  # noqa: F401
             rep.add(OK, "buttons", f"skip pin {cfg.buttons.skip or '-'}, pause pin "
-                    f"{cfg.buttons.pause or '-'} (gpiozero)")
+                    f"{cfg.buttons.pause or '-'}, camera (privacy) pin "
+                    f"{cfg.buttons.camera or '-'} (gpiozero)")
         except ImportError:
             rep.add(WARN, "buttons", "gpiozero is not installed: pip install 'moodbox[buttons]' "
                     "(the box plays on without buttons)")

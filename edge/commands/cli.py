@@ -41,7 +41,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logger.info("config %s", config_path)
     try:
         return Daemon(config_path, source_override=args.source, duration_s=args.duration,
-                      audio=audio, requests=requests).run()
+                      audio=audio, requests=requests, hold_s=args.hold).run()
     finally:
         audio.discard()
 
@@ -66,6 +66,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 CONFIG_HELP = ("config file (default: $MOODBOX_CONFIG, ~/.config/moodbox/config.yaml, "
                "/etc/moodbox/config.yaml, else the shipped default)")
+
+
+def _hold_seconds(text: str) -> float:
+    value = _positive_seconds(text)
+    if value > 3600:
+        raise argparse.ArgumentTypeError(f"must be at most 3600 seconds (an hour), got {text}")
+    return value
 
 
 def _positive_seconds(text: str) -> float:
@@ -99,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--config", help=CONFIG_HELP)
     r.add_argument("--source", help="override the camera: 'demo' (bundled photos), a device "
                    "number (OpenCV), or a folder of images / video file (replay)")
+    r.add_argument("--hold", type=_hold_seconds, default=None, metavar="SECONDS",
+                   help="a folder of photos (--source or camera.type replay): show each photo "
+                   "this long (default: long enough for its mood to form, see README)")
     r.add_argument("--duration", type=_positive_seconds, default=None,
                    help="stop after this many seconds")
     r.add_argument("--audio-file", default=None, help="play into this file (.wav or raw "

@@ -8,10 +8,11 @@ section.
 from moodbox.config.loader import config_from_dict, find_config, load_config
 from moodbox.config.schema import (EX_CONFIG, ButtonsConfig, CameraConfig, ClassifierConfig,
                                    Config, ConfigError, ControlConfig, DaemonConfig, FacesConfig, MoodConfig, PlayerConfig,
-                                   PlaylistConfig, QuietHoursConfig, WebConfig, parse_listen,
+                                   PlaylistConfig, PrivacyConfig, QuietHoursConfig, WebConfig,
+                                   parse_listen,
                                    playlists_for)
 
 __all__ = ["EX_CONFIG", "ButtonsConfig", "ControlConfig", "WebConfig", "parse_listen",
            "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
-           "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig",
+           "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig", "PrivacyConfig",
            "QuietHoursConfig", "config_from_dict", "find_config", "load_config", "playlists_for"]

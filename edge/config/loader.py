@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, Mapping, Union
 
 from moodbox import assets, files
-from moodbox.config.schema import Config, ConfigError, PlaylistConfig, hhmm, parse_listen
+from moodbox.config.defaults import merge_over_defaults, shipped_defaults
+from moodbox.config.schema import (NOT_KEYS, Config, ConfigError, PlaylistConfig, hhmm,
+                                   parse_listen)
 from moodbox.vocabulary import MOODS
 
 
@@ -43,7 +45,7 @@ class _Loader:
             self.err(path, f"must be a mapping of keys, got {_kind(raw)}")
             return cls()
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_KEYS}
         values = {}
         for key, value in raw.items():
             key_path = f"{path}.{key}" if path else str(key)
@@ -272,9 +274,9 @@ def _check_controls(ld: _Loader, cfg: Config) -> None:
         ld.err("web.token", "the page needs a token of 16 characters or more when web.enabled "
                "is true; make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
     b = cfg.buttons
-    if b.enabled and b.skip == "" and b.pause == "":
-        ld.err("buttons", "buttons.enabled is true but neither buttons.skip nor buttons.pause "
-               "names a GPIO pin")
+    if b.enabled and b.skip == "" and b.pause == "" and b.camera == "":
+        ld.err("buttons", "buttons.enabled is true but none of buttons.skip, buttons.pause, "
+               "buttons.camera names a GPIO pin")
 
 
 def load_config(path: str | Path) -> Config:
@@ -291,7 +293,17 @@ def load_config(path: str | Path) -> Config:
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}invalid YAML ({problem}); check indentation and quoting"],
                           str(path)) from None
-    return config_from_dict(raw, path.resolve().parent, source=str(path))
+    return _over_defaults(raw, path)
+
+
+def _over_defaults(raw: Any, path: Path) -> Config:
+    """Validate the owner's file merged over the shipped config.yaml (config/defaults.py)."""
+    shipped, defaults = shipped_defaults()
+    if path.resolve() == shipped.resolve():  # the shipped file itself: nothing is the owner's
+        return config_from_dict(raw, path.resolve().parent, source=str(path))
+    merged = merge_over_defaults(raw, defaults)
+    cfg = config_from_dict(merged.raw, path.resolve().parent, source=str(path))
+    return dataclasses.replace(cfg, owned=merged.owned, adapted=merged.notes)
 
 
 MAX_CONFIG_BYTES = 1024 * 1024

@@ -10,6 +10,7 @@ from typing import Any, Mapping, Union
 
 from moodbox.vocabulary import AWAY
 
+NOT_KEYS = ("source", "owned", "adapted")  # Config fields no config file may set
 EX_CONFIG = 78  # sysexits.h: configuration error; the unit does not restart on it
 
 
@@ -155,8 +156,16 @@ class ButtonsConfig:
     enabled: bool = _opt(False)
     skip: Union[int, str] = _opt("", kind="pin")
     pause: Union[int, str] = _opt("", kind="pin")
+    camera: Union[int, str] = _opt("", kind="pin")  # the privacy switch: camera off / on
     pull_up: bool = _opt(True)
     bounce_s: float = _opt(0.05, min=0.0, max=2.0)
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """What the music does while the owner has the camera off (`moodbox camera off`)."""
+
+    music: str = _opt("keep", choices=("keep", "neutral", "pause"))
 
 
 @dataclass(frozen=True)
@@ -171,7 +180,10 @@ class Config:
     control: ControlConfig = _opt(ControlConfig())
     web: WebConfig = _opt(WebConfig())
     buttons: ButtonsConfig = _opt(ButtonsConfig())
+    privacy: PrivacyConfig = _opt(PrivacyConfig())
     source: str = ""  # the file it came from (not a config key)
+    owned: frozenset = frozenset()  # key paths the owner's file set; the rest are defaults
+    adapted: tuple = ()  # defaults pointed at the owner's playlists, in words (defaults.py)
 
     def playlists_for(self, mood: str) -> tuple[str, ...]:
         """The playlists a mood maps to; empty for an unmapped "away" (keep playing)."""

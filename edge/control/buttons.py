@@ -1,4 +1,4 @@
-"""GPIO push buttons for skip and pause/resume, through gpiozero (imported only when configured)."""
+"""GPIO push buttons for skip, pause/resume and the camera (privacy), through gpiozero (imported only when configured)."""
 from __future__ import annotations
 
 import logging
@@ -29,8 +29,10 @@ class Buttons:
             logger.error("buttons: gpiozero is not installed: pip install 'moodbox[buttons]' "
                          "(or sudo apt install python3-gpiozero); running without buttons")
             return False
-        actions: dict[str, Callable[[], None]] = {"skip": self.skip, "pause": self.toggle_pause}
-        for name, pin in (("skip", self.cfg.skip), ("pause", self.cfg.pause)):
+        actions: dict[str, Callable[[], None]] = {"skip": self.skip, "pause": self.toggle_pause,
+                                                  "camera": self.toggle_camera}
+        for name, pin in (("skip", self.cfg.skip), ("pause", self.cfg.pause),
+                          ("camera", self.cfg.camera)):
             if pin == "":
                 continue
             try:
@@ -43,7 +45,8 @@ class Buttons:
                 return False
             button.when_pressed = actions[name]
             self._buttons.append(button)
-            logger.info("button on pin %s: %s", pin, "pause/resume" if name == "pause" else name)
+            logger.info("button on pin %s: %s", pin, {"pause": "pause/resume",
+                                                      "camera": "camera off/on (privacy)"}.get(name, name))
         return True
 
     def skip(self) -> None:
@@ -56,6 +59,13 @@ class Buttons:
             logger.exception("button: pause/resume failed")
             return
         logger.info("button: %s", "pause" if paused else "resume")
+
+    def toggle_camera(self) -> None:
+        """The privacy button: camera off, and on again at the next press."""
+        shown = self.core.handle({"cmd": "camera"}, time.monotonic())
+        state = "on" if shown.get("camera") == "off" else "off"
+        self._do({"cmd": "camera", "state": state})
+        logger.info("button: camera %s", state)
 
     def _do(self, request: dict) -> None:
         reply = self.core.handle(request, time.monotonic())

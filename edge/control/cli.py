@@ -1,4 +1,4 @@
-"""`moodbox status|skip|pause|resume|volume|hold|release`: ask the running daemon."""
+"""`moodbox status|skip|pause|resume|volume|hold|release|camera`: ask the running daemon."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +33,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     h.add_argument("--minutes", type=float, default=None, metavar="M",
                    help="for M minutes (default: until `moodbox release`)")
     command("release", "end a hold; follow the mood again")
+    command("camera", "the privacy switch: camera off (closed) or on; no argument shows it"
+            ).add_argument("state", nargs="?", choices=("on", "off"), metavar="on|off",
+                           help="off: close the camera (the music plays on); on: open it")
 
 
 def socket_paths(args: argparse.Namespace) -> list[Path]:
@@ -84,6 +87,8 @@ def request_for(args: argparse.Namespace) -> dict:
         return {"cmd": "volume", "level": args.level}
     if args.command == "hold":
         return {"cmd": "hold", "playlist": args.playlist, "minutes": args.minutes}
+    if args.command == "camera":
+        return {"cmd": "camera"} if args.state is None else {"cmd": "camera", "state": args.state}
     return {"cmd": args.command}
 
 
@@ -115,6 +120,10 @@ def confirmation(command: str, reply: dict, status: dict) -> str:
         minutes = reply.get("minutes")
         return f"holding {reply['hold']} " + (f"for {minutes:g} min" if minutes else
                                               "until `moodbox release`")
+    if command == "camera":
+        if reply.get("privacy"):
+            return "camera off (privacy): closed, nothing is seen; the music plays on"
+        return f"camera on ({status.get('camera', 'starting')})"
     if command == "release":
         return f"released; following the mood ({status.get('mood')})"
     return {"pause": "paused", "resume": "resumed"}.get(command, "done")
@@ -152,8 +161,12 @@ def summary(s: dict) -> str:
         if h.get("emotion"):
             why += f" ({h['emotion']} {h['p']:.2f})"
     lines.append(f"why      {why}")
+    if s.get("follow_text"):
+        lines.append(f"when     {s['follow_text']}")
     lines.append("sees     " + (f"{emo['name']} ({emo['p']:.2f})" if emo else "no emotion yet")
                  + f", {s.get('faces', 0)} face(s), camera {s.get('camera')}, {s.get('fps', 0):.1f} fps")
+    if s.get("privacy"):
+        lines[-1] = "sees     nothing: camera off (privacy)"
     vol = f"volume   {s.get('volume', 0):.2f} (max {s.get('max_volume', 0):.2f}"
     vol += ", quiet hours)" if s.get("quiet_hours") else ")"
     lines.append(vol)

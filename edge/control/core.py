@@ -10,13 +10,15 @@ from typing import Any, Callable, Iterable, Mapping, TypeVar
 
 from moodbox.audio.player import PlayerStatus, PlaylistPlayer
 from moodbox.control.learning import describe
+from moodbox.control.privacy import OFF, ON, PrivacySwitch
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PlayerCommand = Callable[[PlaylistPlayer, float], T]
 
-COMMANDS = ("status", "skip", "pause", "resume", "volume", "hold", "release")
+COMMANDS = ("status", "skip", "pause", "resume", "volume", "hold", "release", "camera")
+CAMERA_APPLY_S = 4.0  # the main loop closes or opens the camera within this (the CLI waits 5 s)
 
 
 class ControlError(Exception):
@@ -32,6 +34,9 @@ class VisionView:
     faces: int = 0
     fps: float = 0.0
     camera: str = "starting"
+    dwell_s: float = 0.0       # a new emotion leads this long before the music follows
+    min_switch_s: float = 0.0  # at most one mood change this often
+    next_switch_s: float = 0.0  # until the next change is allowed (0: now)
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,10 @@ class ControlCore:
 
     def __init__(self, run: Callable[[PlayerCommand], Any], playlists: Callable[[], Iterable[str]],
                  vision: Callable[[], VisionView], history: MoodHistory, started: float,
-                 max_volume: Callable[[], float], save_learned: Callable[[], None] = lambda: None):
+                 max_volume: Callable[[], float], save_learned: Callable[[], None] = lambda: None,
+                 privacy: PrivacySwitch | None = None):
         self._run = run
+        self._privacy = privacy or PrivacySwitch(False)
         self._save_learned = save_learned
         self._playlists = playlists
         self._vision = vision
@@ -136,6 +143,20 @@ class ControlCore:
         logger.info("owner: release")
         return {}
 
+    def camera(self, state: Any = None) -> dict:
+        """The privacy switch: "off" closes the camera, "on" opens it, None shows it."""
+        if state is not None and state not in (ON, OFF):
+            raise ControlError(f"camera state must be \"on\" or \"off\", got {state!r}")
+        if state is not None:
+            changed = self._privacy.set(state == OFF)
+            if changed:
+                logger.info("owner: camera %s%s", state, " (privacy)" if state == OFF else "")
+            if not self._privacy.wait_applied(CAMERA_APPLY_S):
+                logger.warning("camera %s: not done within %.0f s; it will be", state,
+                               CAMERA_APPLY_S)
+        off = self._privacy.off
+        return {"camera": OFF if off else ON, "privacy": off}
+
     # --- the snapshot ---------------------------------------------------------
     def status(self, now: float) -> dict:
         """Everything `moodbox status --json` and the page show; JSON-ready."""
@@ -156,7 +177,8 @@ class ControlCore:
             "max_volume": self._max_volume(),
             "paused": p.paused,
             "hold": {"playlist": p.hold, "remaining_s": p.hold_left_s} if p.hold else None,
-            "camera": v.camera,
+            "camera": OFF if self._privacy.off else v.camera,
+            "privacy": self._privacy.off,
             "faces": v.faces,
             "fps": round(v.fps, 1),
             "uptime_s": round(now - self._started, 1),
@@ -165,6 +187,9 @@ class ControlCore:
                          "mood": s.mood,
                          "emotion": s.emotion or None, "p": round(s.p, 3)}
                         for s in reversed(self._history.items())],
+            "follow": {"dwell_s": v.dwell_s, "min_switch_interval_s": v.min_switch_s,
+                       "next_switch_in_s": round(v.next_switch_s, 1)},
+            "follow_text": follow_text(v, self._privacy.off),
             "learned": dict(p.played_less),
             "learned_text": describe(p.played_less),
             "playlists": sorted(self._playlists()),
@@ -183,6 +208,8 @@ class ControlCore:
                 result = self.volume(request.get("level"))
             elif cmd == "hold":
                 result = self.hold(request.get("playlist"), request.get("minutes"))
+            elif cmd == "camera":
+                result = self.camera(request.get("state"))
             else:
                 raise ControlError(f"unknown command {cmd!r}; commands: {', '.join(COMMANDS)}")
             return {"ok": True, **result, "status": self.status(now)}
@@ -194,6 +221,25 @@ class ControlCore:
         except Exception as exc:  # noqa: BLE001 (a front end gets an answer, the daemon lives)
             logger.exception("control command %r failed", cmd)
             return {"ok": False, "error": f"internal error ({type(exc).__name__}); see the log"}
+
+
+def _seconds(s: float) -> str:
+    s = max(0.0, s)
+    if s < 90:
+        return f"{s:.0f} s"
+    return f"{s / 60:.0f} min"
+
+
+def follow_text(v: VisionView, privacy: bool) -> str:
+    """When the music will follow a new emotion, in words (the page's and CLI's why line)."""
+    if privacy:
+        return "the camera is off (privacy): the music follows no emotion until it is on"
+    text = f"the music follows a new emotion once it has led for {_seconds(v.dwell_s)}"
+    if v.min_switch_s > 0:
+        text += f", at most one change every {_seconds(v.min_switch_s)}"
+        if v.next_switch_s >= 0.5:
+            text += f" (the next in {_seconds(v.next_switch_s)} at the earliest)"
+    return text
 
 
 def _minute_of_day() -> int:

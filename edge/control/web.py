@@ -8,6 +8,7 @@ GET  /api/status       the status snapshot
 POST /api/skip | pause | resume | release
 POST /api/volume       {"level": 0.5}
 POST /api/hold         {"playlist": "calm", "minutes": 30}   (minutes null: until release)
+POST /api/camera       {"state": "off"} or {"state": "on"}: the privacy switch
 
 Every /api request needs `Authorization: Bearer TOKEN`, or the page's session cookie plus
 the header `X-Moodbox-Page: 1` (a cross-site form cannot send it). Anything else gets 401
@@ -15,6 +16,7 @@ and changes nothing. No image of any kind, and no camera frame, is ever served.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -37,9 +39,8 @@ logger = logging.getLogger(__name__)
 COOKIE = "moodbox_session"
 PAGE_HEADER = "X-Moodbox-Page"
 MAX_BODY = 4096
-MAX_SESSIONS = 32
 SESSION_S = 30 * 24 * 3600.0
-COMMANDS = ("skip", "pause", "resume", "release", "volume", "hold")
+COMMANDS = ("skip", "pause", "resume", "release", "volume", "hold", "camera")
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
           "/app.js": ("app.js", "text/javascript; charset=utf-8"),
           "/app.css": ("app.css", "text/css; charset=utf-8")}
@@ -54,25 +55,28 @@ SECURITY_HEADERS = {
 
 
 class Sessions:
-    """Page sessions started with the token; in memory only (a restart asks again)."""
+    """Page sessions started with the token: a cookie signed with a key derived from the
+    token ("ISSUED.NONCE.SIGNATURE"), so the page carries on by itself after the daemon
+    restarts, and a new token ends every session. Times are wall-clock seconds."""
 
-    def __init__(self) -> None:
-        self._ids: dict[str, float] = {}
-        self._lock = threading.Lock()  # the server's threads share this one dict
+    def __init__(self, token: bytes = b"") -> None:
+        self._key = hashlib.sha256(b"moodbox page session\0" + token).digest()
+
+    def _sign(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:43]
 
     def new(self, now: float) -> str:
-        sid = secrets.token_urlsafe(24)
-        with self._lock:
-            self._ids = {k: t for k, t in self._ids.items() if now - t < SESSION_S}
-            while len(self._ids) >= MAX_SESSIONS:
-                self._ids.pop(min(self._ids, key=self._ids.get))
-            self._ids[sid] = now
-        return sid
+        body = f"{int(now)}.{secrets.token_urlsafe(12)}"
+        return f"{body}.{self._sign(body)}"
 
     def valid(self, sid: str, now: float) -> bool:
-        with self._lock:
-            t = self._ids.get(sid)
-        return t is not None and now - t < SESSION_S
+        issued, _, rest = sid.partition(".")
+        nonce, _, signature = rest.partition(".")
+        if not (issued.isdigit() and len(issued) < 16 and nonce and signature):
+            return False
+        if not hmac.compare_digest(signature.encode(), self._sign(f"{issued}.{nonce}").encode()):
+            return False
+        return -300 <= now - int(issued) < SESSION_S  # 5 min of clock skew forgiven
 
 
 class WebApp:
@@ -81,9 +85,10 @@ class WebApp:
     def __init__(self, token: str, core: ControlCore):
         self._token = token.encode()
         self.core = core
-        self.sessions = Sessions()
+        self.sessions = Sessions(self._token)
         self.assets = {path: (resources.files("moodbox.control").joinpath("static", name)
                               .read_bytes(), ctype) for path, (name, ctype) in STATIC.items()}
+        self.login_again = login_again(self.assets["/"][0])
 
     def token_ok(self, token: str) -> bool:
         return bool(token) and hmac.compare_digest(token.encode(), self._token)
@@ -98,9 +103,20 @@ class WebApp:
         except Exception:  # noqa: BLE001 (a malformed cookie is no session)
             return False
         sid = cookie[COOKIE].value if COOKIE in cookie else ""
-        if not sid or not self.sessions.valid(sid, now):
+        if not sid or not self.sessions.valid(sid, time.time()):
             return False
         return not changes or headers.get(PAGE_HEADER) == "1"
+
+
+WRONG_TOKEN = "That token is not this box's; check web.token in its config and try again."
+
+
+def login_again(page: bytes) -> bytes:
+    """The page with its token form shown and the error in it (works without script)."""
+    return (page.replace(b'<section id="login" hidden>', b'<section id="login">')
+            .replace(b'<p id="login-error" class="error" role="alert"></p>',
+                     b'<p id="login-error" class="error" role="alert">'
+                     + WRONG_TOKEN.encode() + b"</p>"))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -133,8 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _unauthorized(self) -> None:
         self._json(HTTPStatus.UNAUTHORIZED, {"ok": False, "error": "token required"})
 
+    def _wrong_token(self) -> None:
+        """The page again, its form shown with the error (401): never a dead end."""
+        self._send(HTTPStatus.UNAUTHORIZED, self.app.login_again, "text/html; charset=utf-8")
+
     def _start_session(self) -> None:
-        sid = self.app.sessions.new(time.monotonic())
+        sid = self.app.sessions.new(time.time())
         self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", {
             "Location": "/",
             "Set-Cookie": f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={int(SESSION_S)}"})
@@ -146,7 +166,7 @@ class _Handler(BaseHTTPRequestHandler):
             token = parse_qs(url.query).get("token", [""])[0]
             if self.app.token_ok(token):
                 return self._start_session()
-            return self._send(HTTPStatus.UNAUTHORIZED, b"wrong token", "text/plain; charset=utf-8")
+            return self._wrong_token()
         if url.path in self.app.assets:
             body, ctype = self.app.assets[url.path]
             return self._send(HTTPStatus.OK, body, ctype)
@@ -169,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
             token = parse_qs(body.decode("utf-8", "replace")).get("token", [""])[0]
             if self.app.token_ok(token):
                 return self._start_session()
-            return self._send(HTTPStatus.UNAUTHORIZED, b"wrong token", "text/plain; charset=utf-8")
+            return self._wrong_token()
         name = url.path[len("/api/"):] if url.path.startswith("/api/") else ""
         if name not in COMMANDS:
             return self._json(HTTPStatus.NOT_FOUND, {"ok": False, "error": "not found"})

@@ -28,7 +28,7 @@ def test_errors_name_their_keys(tmp_path):
     assert "web.tokn: unknown key; did you mean 'token'?" in text
     assert "web.listen: must be HOST:PORT" in text
     assert "web.token: the page needs a token of 16 characters or more" in text
-    assert "buttons: buttons.enabled is true but neither" in text
+    assert "buttons: buttons.enabled is true but none of" in text
     assert "control.socket: path is too long" in text
     assert "player.learn_from_skips: must be true or false" in text
 

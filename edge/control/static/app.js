@@ -3,6 +3,10 @@
 const $ = (id) => document.getElementById(id);
 let last = null;
 let volumeBusy = false;
+let lastSeen = null;     // when the box last answered
+const TIMEOUT_MS = 4000; // a dropped network never answers: give up on a request after this
+
+class Unreachable extends Error {}
 
 function ago(s) {
   if (s < 90) return Math.round(s) + " s ago";
@@ -17,15 +21,43 @@ async function api(path, body) {
     opts.headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(body);
   }
-  const r = await fetch(path, opts);
-  if (r.status === 401) { showLogin(); throw new Error("token required"); }
-  const data = await r.json();
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), TIMEOUT_MS);
+  opts.signal = abort.signal;
+  let r;
+  let data;
+  try {
+    r = await fetch(path, opts);
+    if (r.status === 401) { showLogin(); throw new Error("token required"); }
+    data = await r.json();
+  } catch (e) {
+    if (e.message === "token required") throw e;
+    throw new Unreachable(String(e && e.message || e));  // refused, dropped, timed out, not JSON
+  } finally {
+    clearTimeout(timer);
+  }
+  if (r.status >= 500) throw new Unreachable("the box answered " + r.status);
   if (!data.ok) throw new Error(data.error || "refused");
   return data;
 }
 
 function showLogin() { $("login").hidden = false; $("panel").hidden = true; }
 
+function clock(d) { return d.toTimeString().slice(0, 8); }
+
+// The box cannot be reached: say so plainly, grey the controls, keep trying by itself.
+function setOnline(online, why) {
+  const banner = $("offline");
+  banner.hidden = online;
+  if (!online) {
+    banner.textContent = "The box is not answering: moodbox is stopped or restarting, or the "
+      + "network dropped" + (why ? " (" + why + ")" : "") + ". Trying again every few seconds"
+      + (lastSeen ? "; last answer at " + clock(lastSeen) : "") + ".";
+  }
+  $("panel").classList.toggle("offline-mode", !online);
+  for (const el of $("panel").querySelectorAll("button, select, input")) el.disabled = !online;
+  $("live").classList.toggle("stale", !online);
+}
 function render(s) {
   last = s;
   $("login").hidden = true;
@@ -44,6 +76,8 @@ function render(s) {
   }
   if (s.paused) why = "paused; " + why;
   $("why").textContent = why;
+  const follow = s.follow_text || "";
+  $("follow").textContent = follow ? follow.charAt(0).toUpperCase() + follow.slice(1) + "." : "";
   $("pause").textContent = s.paused ? "Resume" : "Pause";
   if (!volumeBusy) $("volume").value = s.owner_volume == null ? s.volume : s.owner_volume;
   $("volume-value").textContent = s.volume.toFixed(2) + (s.quiet_hours ? " (quiet hours)" : "")
@@ -56,7 +90,11 @@ function render(s) {
   $("hold-text").textContent = s.hold ? "Holding " + s.hold.playlist : "";
   $("sees").textContent = (s.emotion ? s.emotion.name + " (" + s.emotion.p.toFixed(2) + ")" : "no face yet")
       + ", " + s.faces + " face(s)";
-  $("camera").textContent = s.camera + ", " + s.fps.toFixed(1) + " fps";
+  $("camera").textContent = s.privacy ? "camera off (privacy)" : s.camera + ", " + s.fps.toFixed(1) + " fps";
+  const cam = $("camera-switch");
+  cam.textContent = s.privacy ? "Camera on" : "Camera off (privacy)";
+  cam.classList.toggle("private", !!s.privacy);
+  if (s.privacy) $("sees").textContent = "nothing: camera off (privacy)";
   $("learned").textContent = s.learned_text || "nothing yet";
   $("history").textContent = s.history.slice(0, 4).map((h) => h.mood + " " + ago(h.ago_s)).join(" · ") || "–";
 }
@@ -64,10 +102,13 @@ function render(s) {
 async function refresh() {
   try {
     const data = await api("/api/status");
+    lastSeen = new Date();
     render(data.status);
-    $("live").classList.remove("stale");
+    setOnline(true);
   } catch (e) {
-    $("live").classList.add("stale");
+    if (e instanceof Unreachable) setOnline(false, "");
+    else if (e.message === "token required") setOnline(true);  // it answered: the form shows
+    else setOnline(false, e.message);
   }
 }
 
@@ -77,6 +118,7 @@ async function command(name, body) {
     const data = await api("/api/" + name, body || {});
     if (data.status) render(data.status);
   } catch (e) {
+    if (e instanceof Unreachable) { setOnline(false, ""); return; }
     $("error").textContent = e.message;
   }
 }
@@ -85,6 +127,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("skip").addEventListener("click", () => command("skip"));
   $("pause").addEventListener("click", () => command(last && last.paused ? "resume" : "pause"));
   $("release").addEventListener("click", () => command("release"));
+  $("camera-switch").addEventListener("click",
+    () => command("camera", { state: last && last.privacy ? "on" : "off" }));
   $("hold").addEventListener("click", () => {
     const m = $("hold-minutes").value;
     command("hold", { playlist: $("hold-playlist").value, minutes: m ? Number(m) : null });
