@@ -40,6 +40,8 @@ CATALOG = [
     "mutagen>=1.45",  # title/artist/duration from tags (pure Python)
 ]
 
+MQTT = ["paho-mqtt>=2.0,<3"]
+
 CONVERTER = [
     "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
     "tensorflow>=2.16; platform_machine!='x86_64'",
@@ -73,7 +75,9 @@ setup(
         "catalog": CATALOG,
         # GPIO buttons (buttons: in config.yaml); on the Pi also apt's python3-gpiozero
         "buttons": ["gpiozero>=2.0"],
-        "test": ["pytest>=7", "gpiozero>=2.0"] + DEMO + CATALOG,
+        # Home Assistant over MQTT (mqtt: in config.yaml); pure Python, 2.x callback API
+        "mqtt": MQTT,
+        "test": ["pytest>=7", "gpiozero>=2.0"] + MQTT + DEMO + CATALOG,
         # fer==25.10.3 itself is installed with --no-deps by workshop/bench.sh: its
         # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
         # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.

@@ -14,7 +14,7 @@ from moodbox.camera import FrameGrabber, make_source, still_hold_s
 from moodbox.vision.classifier import EmotionClassifier, ModelError
 from moodbox.config import EX_CONFIG, CameraConfig, Config, ConfigError, load_config
 from moodbox.config.changes import describe_changes
-from moodbox.mood import EmotionSmoother
+from moodbox.mood import EmotionSmoother, FollowedMood
 from moodbox.vision.detector import DetectorError
 from moodbox.notify import Notifier
 from moodbox.audio.player import PlaylistPlayer
@@ -97,6 +97,8 @@ class Daemon:
         self.front_ends: FrontEnds | None = None
         self.privacy = PrivacySwitch(False)
         self._privacy_paused = False  # privacy.music: pause paused it (camera on resumes)
+        self.follow: FollowedMood | None = None  # mqtt.follow: another box's mood
+        self._mood = "away"                      # what the player was last told
 
     # --- start-up ---------------------------------------------------------
     def _make_source(self, camera: CameraConfig, override: str | None):
@@ -190,7 +192,9 @@ class Daemon:
         else:
             self.grabber.start()
         self.privacy.attach()
-        self.front_ends = FrontEnds.start(cfg, self.control)
+        if cfg.mqtt.enabled and cfg.mqtt.follow:
+            self.follow = FollowedMood(cfg.mqtt.follow, tuple(self.smoother.classes) + ("away",))
+        self.front_ends = FrontEnds.start(cfg, self.control, self.follow)
         self.notifier.ready("starting")
         logger.info("moodbox running (pid %d); no frame is stored or sent anywhere", os.getpid())
         try:
@@ -226,6 +230,8 @@ class Daemon:
             if frame is not None:
                 last = self._process(frame.grey, now, window)
                 last_frame_at = now
+            if self.follow is not None and not self.privacy.off:
+                self._steer(now, None)  # camera off (privacy): privacy.music decides
             code = self._check_health()
             if code is not None:
                 return code
@@ -259,12 +265,28 @@ class Daemon:
         decision = self.smoother.update(now, probs)
         self._see(len(result.boxes), decision)
         if decision.changed:
-            logger.info("mood -> %s (smoothed %s %.2f)", decision.stable,
-                        decision.leader or "-", decision.leader_p)
-            self.history.add(MoodSwitch(now, decision.stable, decision.leader or "",
-                                        decision.leader_p))
-            self.player.set_mood(decision.stable)
+            self._steer(now, decision)
         return result
+
+    def _steer(self, now: float, decision) -> None:
+        """Tell the player the mood: the followed box's while it is heard (mqtt.follow),
+        else this camera's smoothed one."""
+        followed = self.follow.current() if self.follow is not None else None
+        mood = followed or self.smoother.stable
+        if mood == self._mood:
+            return
+        emotion, p = "", 0.0
+        if followed is not None:
+            logger.info("mood -> %s (following %s)", mood, self.follow.name)
+        elif decision is not None and decision.changed:
+            logger.info("mood -> %s (smoothed %s %.2f)", mood, decision.leader or "-",
+                        decision.leader_p)
+            emotion, p = decision.leader or "", decision.leader_p
+        else:
+            logger.info("mood -> %s (this camera's; %s is not heard)", mood, self.follow.name)
+        self.history.add(MoodSwitch(now, mood, emotion, p))
+        self._mood = mood
+        self.player.set_mood(mood)
 
     def _see(self, faces: int, decision) -> None:
         """Publish what this frame showed, for `moodbox status` (one reference swap)."""
@@ -317,6 +339,7 @@ class Daemon:
     def _follow_privacy(self, music: str, off: bool) -> None:
         if off and music == "neutral":
             self.history.add(MoodSwitch(time.monotonic(), "neutral", "", 0.0))
+            self._mood = "neutral"
             self.player.set_mood("neutral")
         elif off and music == "pause":
             self._privacy_paused = not self.player.ask(_pause_if_playing)

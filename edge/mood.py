@@ -104,3 +104,39 @@ class EmotionSmoother:
         p = float(self._ema.max()) if self._ema is not None else 0.0
         return MoodDecision(self.stable, changed, self._leader, p,
                             None if self._ema is None else self._ema.copy())
+
+
+class FollowedMood:
+    """Another box's mood, as heard over MQTT (mqtt.follow: one camera steers two rooms).
+
+    The MQTT front end writes what it hears; the daemon's loop asks `current()` each
+    frame. The followed mood counts while this box is connected to the broker and the
+    other box is online (its availability topic, with a last will) with a known mood;
+    otherwise `current()` is None and the box goes by its own camera. Each write replaces
+    one attribute, so the two threads need no lock."""
+
+    def __init__(self, name: str, moods: tuple[str, ...]):
+        self.name = name
+        self._moods = frozenset(moods)
+        self._mood: str | None = None
+        self._online = False
+        self._linked = False
+
+    def heard_mood(self, mood: str) -> bool:
+        """False (and nothing changes) for a mood this box does not know."""
+        if mood not in self._moods:
+            return False
+        self._mood = mood
+        return True
+
+    def heard_availability(self, online: bool) -> None:
+        self._online = online
+
+    def linked(self, up: bool) -> None:
+        """This box's own link to the broker; lost, nothing it heard before counts."""
+        self._linked = up
+        if not up:
+            self._online, self._mood = False, None
+
+    def current(self) -> str | None:
+        return self._mood if self._linked and self._online else None

@@ -3,7 +3,7 @@
 # Bookworm (Debian 12, Python 3.11, apt numpy 1.24) or Trixie (Debian 13, Python 3.13,
 # apt numpy 2.2), arm64. Run from a moodbox checkout:
 #
-#   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--enable-web] [--os bookworm|trixie]
+#   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--enable-web|--enable-mqtt] [--os bookworm|trixie]
 #   sudo ./scripts/install-pi.sh --upgrade [--no-start]   new code into the same venv
 #   sudo ./scripts/install-pi.sh --uninstall [--purge]    remove it (--purge: config too)
 #        ./scripts/install-pi.sh --venv-only DIR          only the venv + pip step
@@ -22,8 +22,9 @@
 #    enabled and started
 #  - the installing user ($SUDO_USER) joins the moodbox group: `moodbox status`, `skip`...
 #    reach the daemon's control socket without sudo (after logging in again)
-#  - --enable-web: the drop-in moodbox.service.d/web.conf that gives the service the
-#    network for the phone page (set web.enabled and web.token in the config too)
+#  - --enable-web (or --enable-mqtt, the same): the drop-in moodbox.service.d/web.conf
+#    that gives the service the network for the phone page and for MQTT/Home Assistant
+#    (set web.enabled and web.token, or mqtt.enabled and mqtt.host, in the config too)
 #
 # The pip step depends on the OS release (from /etc/os-release, or --os):
 #  - bookworm: -c scripts/pi-constraints.txt (numpy<2): apt's modules are built against
@@ -49,16 +50,17 @@ UNIT=/etc/systemd/system/moodbox.service
 LINK=/usr/local/bin/moodbox
 DROPIN=/etc/systemd/system/moodbox.service.d
 STATE=/var/lib/moodbox  # the unit's StateDirectory
-# `moodbox catalog` works on the box too (pandas, mutagen; the daemon never loads them)
-EXTRAS=catalog
+# `moodbox catalog` works on the box too (pandas, mutagen; the daemon never loads them);
+# mqtt: paho-mqtt (pure Python), imported only when mqtt.enabled is true
+EXTRAS=catalog,mqtt
 # compiled dependencies: wheels only, never an hour-long source build on the Pi
 BINARY_ONLY=numpy,opencv-python-headless,pandas,pygame,ai-edge-litert,tflite-runtime
 
 die() { echo "error: $*" >&2; exit "${EXIT:-1}"; }
 usage() {
   cat >&2 <<EOF
-usage: sudo $0 [--no-start] [--no-apt] [--enable-web] [--os bookworm|trixie]
-       sudo $0 --upgrade [--no-start] [--enable-web] [--os bookworm|trixie]
+usage: sudo $0 [--no-start] [--no-apt] [--enable-web|--enable-mqtt] [--os bookworm|trixie]
+       sudo $0 --upgrade [--no-start] [--enable-web|--enable-mqtt] [--os bookworm|trixie]
        sudo $0 --uninstall [--purge]
             $0 --venv-only DIR [--os bookworm|trixie]
             $0 --show-plan [--os bookworm|trixie]
@@ -72,7 +74,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --no-start) START=0 ;;
     --no-apt) APT=0 ;;
-    --enable-web) WEB=1 ;;
+    --enable-web|--enable-mqtt) WEB=1 ;;  # one drop-in: the network, for the page and MQTT
     --purge) PURGE=1 ;;
     --upgrade) MODE=upgrade ;;
     --uninstall) MODE=uninstall ;;
@@ -216,7 +218,7 @@ install_files() {
   if [ "$WEB" = 1 ]; then
     install -d -m 755 "$DROPIN"
     install -m 644 "$SRC/systemd/moodbox-web.conf" "$DROPIN/web.conf"
-    echo "phone page: the service may use the network; set web.enabled: true and web.token in $CONF/config.yaml"
+    echo "network: the service may use it (phone page, MQTT); set web.enabled and web.token, or mqtt.enabled and mqtt.host, in $CONF/config.yaml"
   fi
 }
 

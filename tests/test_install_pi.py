@@ -151,12 +151,21 @@ def test_unit_documentation_points_at_the_installed_readme():
     assert 's#/opt/moodbox/#$PREFIX/#g' in script
 
 
+@pytest.mark.parametrize("option", ["--enable-web", "--enable-mqtt"])
+def test_the_network_option_serves_page_and_mqtt_and_the_venv_gets_paho(tmp_path, option):
+    p = plan(run_script(tmp_path, "--show-plan", option, release="pios-trixie-arm64"))
+    assert p["pip step"].endswith("[catalog,mqtt]")
+    script = SCRIPT.read_text()
+    assert "--enable-web|--enable-mqtt) WEB=1" in script
+    assert "MQTT" in (REPO / "systemd" / "moodbox-web.conf").read_text()
+
+
 def test_venv_only_installs_a_working_moodbox_without_a_second_numpy(tmp_path):
     """The real pip step (Trixie's: numpy pinned to the one the base Python has)."""
     have = numpy_version()
     if have is None or have.startswith("1."):
         pytest.skip("the test Python needs numpy 2 to stand in for Trixie's apt numpy")
-    needed = ["opencv-python-headless", "pygame", "pandas", "pyyaml", "mutagen"]
+    needed = ["opencv-python-headless", "pygame", "pandas", "pyyaml", "mutagen", "paho-mqtt"]
     needed += ["ai-edge-litert"] if sys.version_info >= (3, 10) else ["tflite-runtime"]
     missing = [d for d in needed if not _installed(d)]
     if missing:

@@ -201,6 +201,30 @@ def _check_controls(cfg: Config, rep: Report) -> None:
         except ImportError:
             rep.add(WARN, "buttons", "gpiozero is not installed: pip install 'moodbox[buttons]' "
                     "(the box plays on without buttons)")
+    if cfg.mqtt.enabled:
+        _check_mqtt(cfg, rep)
+
+
+def _check_mqtt(cfg: Config, rep: Report) -> None:
+    """paho-mqtt there, and the broker's port answering (a TCP connect, 2 s at most)."""
+    import socket
+
+    m = cfg.mqtt
+    try:
+        import paho.mqtt.client  # noqa: F401
+    except ImportError:
+        rep.add(WARN, "mqtt", "paho-mqtt is not installed: pip install 'moodbox[mqtt]' (the "
+                "box plays on without Home Assistant)")
+        return
+    where = (f"Home Assistant device 'moodbox {m.name}', topics {m.topic_prefix}/{m.node_id}/"
+             + (f", following '{m.follow}'" if m.follow else ""))
+    try:
+        socket.create_connection((m.host, m.port), timeout=2.0).close()
+        rep.add(OK, "mqtt", f"broker {m.host}:{m.port} answers; {where}")
+    except OSError as exc:
+        rep.add(WARN, "mqtt", f"broker {m.host}:{m.port} does not answer "
+                f"({exc.strerror or exc}); {where}; the box will keep trying (under systemd "
+                "it needs install-pi.sh --enable-mqtt)")
 
 
 def run_check(config_path: Path) -> int:

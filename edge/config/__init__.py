@@ -11,8 +11,10 @@ from moodbox.config.schema import (EX_CONFIG, ButtonsConfig, CameraConfig, Class
                                    PlaylistConfig, PrivacyConfig, QuietHoursConfig, WebConfig,
                                    parse_listen,
                                    playlists_for)
+from moodbox.config.schema import MqttConfig, MqttTlsConfig, topic_id
 
 __all__ = ["EX_CONFIG", "ButtonsConfig", "ControlConfig", "WebConfig", "parse_listen",
            "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
            "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig", "PrivacyConfig",
            "QuietHoursConfig", "config_from_dict", "find_config", "load_config", "playlists_for"]
+__all__ += ["MqttConfig", "MqttTlsConfig", "topic_id"]

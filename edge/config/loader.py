@@ -5,6 +5,9 @@ import dataclasses
 import difflib
 import math
 import os
+import re
+import socket
+import stat
 import types
 import typing
 from pathlib import Path
@@ -14,6 +17,7 @@ from moodbox import assets, files
 from moodbox.config.defaults import merge_over_defaults, shipped_defaults
 from moodbox.config.schema import (NOT_KEYS, Config, ConfigError, PlaylistConfig, hhmm,
                                    parse_listen)
+from moodbox.config.schema import MqttConfig, topic_id
 from moodbox.vocabulary import MOODS
 
 
@@ -231,6 +235,7 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     control = cfg.control
     if control.socket:  # relative to the config file, like every other path
         control = dataclasses.replace(control, socket=str(_resolve(base_dir, control.socket)))
+    cfg = dataclasses.replace(cfg, mqtt=_resolve_mqtt(cfg.mqtt, base_dir))
     return dataclasses.replace(cfg, classifier=classifier, camera=camera, faces=faces,
                                control=control)
 
@@ -260,6 +265,7 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
     if c.type == "replay" and not c.path:
         ld.err("camera.path", "the replay camera needs a directory of images or a video file")
     _check_controls(ld, cfg)
+    _check_mqtt(ld, cfg)
 
 
 def _check_controls(ld: _Loader, cfg: Config) -> None:
@@ -277,6 +283,75 @@ def _check_controls(ld: _Loader, cfg: Config) -> None:
     if b.enabled and b.skip == "" and b.pause == "" and b.camera == "":
         ld.err("buttons", "buttons.enabled is true but none of buttons.skip, buttons.pause, "
                "buttons.camera names a GPIO pin")
+
+
+_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+
+def _resolve_mqtt(m: MqttConfig, base_dir: Path) -> MqttConfig:
+    """The box's name (the host name when not given) and file paths made absolute."""
+    tls = m.tls
+    if tls.ca_file:
+        tls = dataclasses.replace(tls, ca_file=str(_resolve(base_dir, tls.ca_file)))
+    return dataclasses.replace(
+        m, name=m.name.strip() or socket.gethostname(), tls=tls,
+        password_file=str(_resolve(base_dir, m.password_file)) if m.password_file else "")
+
+
+def _check_mqtt(ld: _Loader, cfg: Config) -> None:
+    m = cfg.mqtt
+    for key in ("topic_prefix", "discovery_prefix"):
+        value = getattr(m, key)
+        if not _TOPIC_PREFIX.match(value):
+            ld.err(f"mqtt.{key}", "must be topic levels of letters, digits, _ and - joined by /, "
+                   f"like 'moodbox' or 'home/moodbox'; got '{value}'")
+    name = m.name.strip() or socket.gethostname()
+    for key, value in (("name", m.name), ("follow", m.follow)):
+        if value and not topic_id(value):
+            ld.err(f"mqtt.{key}", f"must have a letter or digit in it, got '{value}'")
+        elif len(topic_id(value)) > 64:
+            ld.err(f"mqtt.{key}", f"must be 64 characters or fewer, got {len(value)}")
+    if m.follow and topic_id(m.follow) == topic_id(name):
+        ld.err("mqtt.follow", f"'{m.follow}' is this box's own name; give the mqtt.name of "
+               "another box")
+    if m.password and m.password_file:
+        ld.err("mqtt.password_file", "give mqtt.password or mqtt.password_file, not both")
+    if (m.password or m.password_file) and not m.username:
+        ld.err("mqtt.username", "a password needs the user name it belongs to")
+    if m.tls.ca_file and not m.tls.enabled:
+        ld.err("mqtt.tls.ca_file", "is set but mqtt.tls.enabled is false; set enabled: true")
+    if not m.enabled:
+        return
+    if not m.host.strip() or any(c.isspace() or c == "/" for c in m.host):
+        ld.err("mqtt.host", f"must be the broker's host name or address (no mqtt://, no "
+               f"port: that is mqtt.port), got '{m.host}'")
+    if m.password_file:
+        _check_file(ld, "mqtt.password_file", _resolve(ld.base_dir, m.password_file), secret=True)
+    if m.tls.enabled and m.tls.ca_file:
+        _check_file(ld, "mqtt.tls.ca_file", _resolve(ld.base_dir, m.tls.ca_file), secret=False)
+    if "none" in cfg.playlists:
+        ld.err("playlists.none", "Home Assistant's hold select uses 'none' for no hold; "
+               "give this playlist another name")
+
+
+def _check_file(ld: _Loader, key: str, path: Path, secret: bool) -> None:
+    """A file the daemon reads at start: there, readable, and a secret not readable by all."""
+    k = files.kind(path)
+    if k == files.MISSING:
+        ld.err(key, f"'{path}' does not exist")
+    elif k == files.DENIED:
+        ld.err(key, f"'{path}' cannot be read: {files.describe_denied(path)}")
+    elif k != files.FILE:
+        ld.err(key, f"'{path}' is {'a folder' if k == files.FOLDER else 'not a regular file'}; "
+               "give the path of a file")
+    elif secret:
+        st = path.stat()
+        if st.st_mode & stat.S_IROTH:
+            ld.err(key, f"'{path}' can be read by every user on this machine (mode "
+                   f"{stat.S_IMODE(st.st_mode):04o}); refusing it: chmod o-r '{path}' (e.g. "
+                   "chmod 640, group moodbox)")
+        elif st.st_size == 0:
+            ld.err(key, f"'{path}' is empty; put the password on its first line")
 
 
 def load_config(path: str | Path) -> Config:

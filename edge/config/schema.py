@@ -169,6 +169,39 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True)
+class MqttTlsConfig:
+    enabled: bool = _opt(False)
+    ca_file: str = _opt("")  # "" = the system's certificate authorities
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """Home Assistant over MQTT (off by default; under systemd it needs the network drop-in)."""
+
+    enabled: bool = _opt(False)
+    host: str = _opt("localhost")
+    port: int = _opt(1883, min=1, max=65535)
+    username: str = _opt("")
+    password: str = field(default="", repr=False)  # never in a log line or traceback
+    password_file: str = _opt("")  # one line; not readable by every user (chmod 640)
+    tls: MqttTlsConfig = _opt(MqttTlsConfig())
+    name: str = _opt("")  # this box's name; "" = the host name
+    topic_prefix: str = _opt("moodbox")
+    discovery_prefix: str = _opt("homeassistant")
+    follow: str = _opt("")  # another box's name: play by its mood while it is online
+    keepalive_s: int = _opt(30, min=5, max=3600)
+
+    @property
+    def node_id(self) -> str:
+        """The name as it appears in topics and ids ("Living Room" -> "living_room")."""
+        return topic_id(self.name)
+
+    @property
+    def follow_id(self) -> str:
+        return topic_id(self.follow)
+
+
+@dataclass(frozen=True)
 class Config:
     camera: CameraConfig = _opt(CameraConfig())
     faces: FacesConfig = _opt(FacesConfig())
@@ -181,6 +214,7 @@ class Config:
     web: WebConfig = _opt(WebConfig())
     buttons: ButtonsConfig = _opt(ButtonsConfig())
     privacy: PrivacyConfig = _opt(PrivacyConfig())
+    mqtt: MqttConfig = _opt(MqttConfig())
     source: str = ""  # the file it came from (not a config key)
     owned: frozenset = frozenset()  # key paths the owner's file set; the rest are defaults
     adapted: tuple = ()  # defaults pointed at the owner's playlists, in words (defaults.py)
@@ -204,6 +238,12 @@ def playlists_for(mood_map: Mapping[str, tuple[str, ...]], default_playlist: str
     if mapped:
         return mapped
     return () if mood == AWAY else (default_playlist,)
+
+
+def topic_id(name: str) -> str:
+    """A name made safe for MQTT topics and Home Assistant ids: lower case letters, digits,
+    _ and -; every other run of characters becomes one _ ("" when nothing is left)."""
+    return re.sub(r"[^a-z0-9_-]+", "_", name.strip().lower()).strip("_-")
 
 
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

@@ -1,4 +1,4 @@
-"""Starts and stops the control front ends the config asks for: socket, page, buttons."""
+"""Starts and stops the control front ends the config asks for: socket, page, buttons, MQTT."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +7,7 @@ from typing import Protocol
 
 from moodbox.config import Config
 from moodbox.control.core import ControlCore
+from moodbox.mood import FollowedMood
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,10 @@ class FrontEnds:
     running: list[FrontEnd] = field(default_factory=list)
 
     @classmethod
-    def start(cls, cfg: Config, core: ControlCore) -> "FrontEnds":
-        """Each front end that fails to start is logged; the music plays on without it."""
+    def start(cls, cfg: Config, core: ControlCore,
+              follow: FollowedMood | None = None) -> "FrontEnds":
+        """Each front end that fails to start is logged; the music plays on without it.
+        `follow` gets the mood of the box named in mqtt.follow."""
         out = cls()
         if cfg.control.enabled:
             from moodbox.control.socket import ControlSocket, server_socket_path
@@ -41,6 +44,12 @@ class FrontEnds:
             buttons = Buttons(cfg.buttons, core)
             if buttons.start():
                 out.running.append(buttons)
+        if cfg.mqtt.enabled:
+            from moodbox.control.mqtt import MqttFrontEnd
+
+            mqtt = MqttFrontEnd(cfg.mqtt, core, cfg.player.volume, follow)
+            if mqtt.start():
+                out.running.append(mqtt)
         return out
 
     def close(self) -> None:
