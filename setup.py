@@ -41,6 +41,7 @@ CATALOG = [
 ]
 
 MQTT = ["paho-mqtt>=2.0,<3"]
+MPD_CLIENT = "python-mpd2>=3.0"
 
 CONVERTER = [
     "tensorflow-cpu>=2.16; platform_machine=='x86_64'",
@@ -77,7 +78,9 @@ setup(
         "buttons": ["gpiozero>=2.0"],
         # Home Assistant over MQTT (mqtt: in config.yaml); pure Python, 2.x callback API
         "mqtt": MQTT,
-        "test": ["pytest>=7", "gpiozero>=2.0"] + MQTT + DEMO + CATALOG,
+        # player.output: mpd (MPD, Mopidy-MPD, Volumio, moOde); on the Pi also apt's python3-mpd
+        "mpd": [MPD_CLIENT],
+        "test": ["pytest>=7", "gpiozero>=2.0", MPD_CLIENT] + MQTT + DEMO + CATALOG,
         # fer==25.10.3 itself is installed with --no-deps by workshop/bench.sh: its
         # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
         # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.

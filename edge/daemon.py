@@ -76,7 +76,7 @@ class Daemon:
         self.duration_s = duration_s
         self.audio = audio or AudioOutput()
         # factories: config -> backend; tests hand in doubles for hardware we lack
-        self._backend_factory = backend_factory or (lambda c: self.audio.backend(c.player))
+        self._backend_factory = backend_factory or (lambda c: self.audio.backend(c.player, c.mpd))
         self._source_factory = source_factory or self._make_source
         self.hold_s = hold_s  # --hold: how long each replayed photo is shown
         self._replay_hold: float | None = hold_s

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moodbox import files
+from moodbox.audio.backend import AudioBackend
 from moodbox.audio.pygame_backend import PygameBackend
-from moodbox.config import PlayerConfig
+from moodbox.config import MpdConfig, PlayerConfig
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,12 @@ class AudioOutput:
         os.close(fd)
         self._tmp = Path(tmp)
 
-    def backend(self, cfg: PlayerConfig) -> PygameBackend:
+    def backend(self, cfg: PlayerConfig, mpd: MpdConfig | None = None) -> AudioBackend:
+        """The configured output: pygame (a device or a file), or the MPD server."""
+        if cfg.output == "mpd" and self.file is None:
+            from moodbox.audio.mpd_backend import MpdBackend
+
+            return MpdBackend(mpd or MpdConfig())
         if self.file is not None:
             self.prepare()
             os.environ["SDL_AUDIODRIVER"] = "disk"

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
 
-from moodbox.audio.backend import AudioBackend, AudioError, AudioPermissionError, TrackError
+from moodbox.audio.backend import (AudioBackend, AudioError, AudioPermissionError, OthersChose,
+                                   TrackError)
 from moodbox.audio.playlists import Playlist, TrackQueue, skipped_summary
 from moodbox.config import PlayerConfig, QuietHoursConfig, playlists_for
 from moodbox.control.learning import SkipLearner
@@ -31,6 +32,9 @@ class PlayerStatus:
     owner_volume: float | None = None
     quiet_hours: bool = False
     played_less: Mapping[str, int] = field(default_factory=dict)
+    waiting: str = ""                 # why moodbox gives way (another MPD client chose music)
+    wait_left_s: float | None = None  # None: until the owner releases
+    now_playing: Mapping[str, str] = field(default_factory=dict)  # the output's tags
 
 
 def quiet_now(q: QuietHoursConfig, minute_of_day: int) -> bool:
@@ -87,6 +91,9 @@ class PlaylistPlayer:
         self._hold_until = 0.0
         self._backoff_s = self.BACKOFF_S
         self.fatal = ""
+        self.waiting = ""                # another client chose music: moodbox does not steer
+        self.wait_until: float | None = None
+        self._stored_logged: set[str] = set()
         self.update_library(cfg, playlists, mood_map)
 
     # --- configuration -------------------------------------------------
@@ -107,6 +114,8 @@ class PlaylistPlayer:
         for p in self.playlists.values():
             for line in skipped_summary(p):  # one line per source, not one per file
                 logger.warning("%s", line)
+        if self.device_open:
+            self._safe(self._load_stored)  # stored playlists' tracks first: choosing needs them
         if self.playlist and self.playlist not in self.playlists:
             self._pending = self._choose(self.mood)
         elif now is not None and playlists_for(self.mood_map, cfg.default_playlist,
@@ -121,6 +130,22 @@ class PlaylistPlayer:
         self._pending = target
         if self.state == "playing" and not self.owner_paused:
             self._begin_fade(now)
+
+    def _load_stored(self) -> None:
+        """Playlists that name stored playlists on the output (MPD's `mpd:NAME`): their
+        tracks join the playlist's own; a missing one is one line naming the fix."""
+        for name, p in self.playlists.items():
+            if not p.stored:
+                continue
+            tracks = list(p.tracks)
+            for stored in p.stored:
+                try:
+                    tracks += [t for t in self.backend.stored_playlist(stored) if t not in tracks]
+                except TrackError as exc:
+                    if f"{name}/{stored}" not in self._stored_logged:
+                        logger.warning("playlist %s: %s", name, exc)
+                        self._stored_logged.add(f"{name}/{stored}")
+            self._queues[name] = TrackQueue(tracks, p.shuffle, self._rng)
 
     # --- decisions -----------------------------------------------------
     def _choose(self, mood: str) -> str:
@@ -143,6 +168,8 @@ class PlaylistPlayer:
     def set_mood(self, mood: str, now: float) -> None:
         """The stable mood changed: follow it as config says."""
         previous, self.mood = self.mood, mood
+        if self.waiting:  # another client chose music: the mood's playlist waits
+            return
         if self.owner_paused:  # the owner's pause wins; the new playlist waits for resume
             target = self._choose(mood)
             self._pending = None if target == self.playlist else target
@@ -182,7 +209,8 @@ class PlaylistPlayer:
     def skip(self, now: float) -> bool:
         """Next track from the same playlist; the skipped one plays less in this mood.
         A skip also ends an owner's pause. False when nothing was playing."""
-        if self.track is None or self.state not in ("playing", "fading", "paused"):
+        if (self.track is None or self.waiting
+                or self.state not in ("playing", "fading", "paused")):
             return False
         if self.cfg.learn_from_skips:
             self.learner.skipped(self.mood, self.track, now)
@@ -198,6 +226,9 @@ class PlaylistPlayer:
 
     def pause(self, now: float) -> None:
         self.owner_paused = True
+        if self.waiting:  # the owner's pause reaches whatever the other client plays
+            self._safe(self.backend.pause)
+            return
         if self.state in ("playing", "fading") and self.track is not None:
             self._safe(self.backend.pause)
         self.state = "paused"
@@ -206,6 +237,9 @@ class PlaylistPlayer:
         if not self.owner_paused and not (self.state == "paused" and self.mood == AWAY):
             return
         self.owner_paused = False
+        if self.waiting:
+            self._safe(self.backend.resume)
+            return
         if self.track is not None and self.state == "paused":
             self._safe(self.backend.resume)
             self.state = "playing"
@@ -223,9 +257,12 @@ class PlaylistPlayer:
         if name not in self.playlists:
             raise KeyError(name)
         self.hold, self.hold_until = name, until
+        self._end_wait("the owner chose a playlist")
         self._retarget(now)
 
     def release(self, now: float) -> None:
+        if self.waiting:
+            self._end_wait("the owner released it")
         if not self.hold:
             return
         self.hold, self.hold_until = "", None
@@ -242,6 +279,13 @@ class PlaylistPlayer:
             self._begin_fade(now, min(self.cfg.fade_ms, self.SKIP_FADE_MS))
         elif self.state in ("stopped", "quiet"):
             self.state = "idle"
+
+    def volume_cap(self, minute_of_day: int) -> float:
+        """The most anything may play at now: max_volume, lower in quiet hours."""
+        cap = self.cfg.max_volume
+        if quiet_now(self.cfg.quiet_hours, minute_of_day):
+            cap = min(cap, self.cfg.quiet_hours.max_volume)
+        return cap
 
     def target_volume(self, minute_of_day: int) -> float:
         cfg = self.cfg
@@ -266,10 +310,46 @@ class PlaylistPlayer:
             if not self._open_device(now):
                 return
         try:
+            self._follow_output(now)
             self._apply_volume(minute_of_day)
-            self._advance(now)
+            if not self.waiting:
+                self._advance(now)
         except AudioError as exc:
             self._lose_device(str(exc), now)
+
+    # --- a shared output (MPD): another client chose music -------------------------
+    def _follow_output(self, now: float) -> None:
+        event = self.backend.poll()
+        if event is not None:
+            self._give_way(event, now)
+        if self.waiting and self.wait_until is not None and now >= self.wait_until:
+            self._end_wait("its time is up (mpd.give_way_min)")
+
+    def _give_way(self, event: OthersChose, now: float) -> None:
+        if event.at_connect and event.path is not None and self._is_ours(event.path):
+            return  # moodbox's own track from before a restart: steer on
+        if not self.waiting:
+            logger.info("someone chose music (%s): moodbox waits %s", event.reason,
+                        "until `moodbox release`" if event.wait_s is None
+                        else f"{event.wait_s / 60:g} min or until `moodbox release`")
+        self.waiting = event.reason
+        self.wait_until = None if event.wait_s is None else now + event.wait_s
+        self._pending, self.track, self.state = None, None, "idle"
+
+    def _end_wait(self, why: str) -> None:
+        if not self.waiting:
+            return
+        logger.info("moodbox steers the music again: %s", why)
+        self.waiting, self.wait_until = "", None
+        self._applied_volume = -1.0
+        self._pending = self._choose(self.mood)
+        self.state, self.track = ("paused" if self.owner_paused else "idle"), None
+
+    def _is_ours(self, path: Path) -> bool:
+        """A track of one of the playlists (a relative one is a name in MPD's library)."""
+        tail = "/" + path.as_posix().lstrip("/")
+        return any(t == path or (not t.is_absolute() and tail.endswith("/" + t.as_posix()))
+                   for q in self._queues.values() for t in q.tracks)
 
     def _open_device(self, now: float) -> bool:
         try:
@@ -280,13 +360,13 @@ class PlaylistPlayer:
             return False
         except AudioError as exc:
             if str(exc) != self._device_error_logged:
-                logger.warning("%s; retrying every %.0f s in the background", exc,
-                               self.cfg.audio_retry_s)
+                logger.warning("%s; retrying %s in the background", exc,
+                               self.backend.retry_text(self.cfg.audio_retry_s))
                 self._device_error_logged = str(exc)
             self._next_retry = now + self.cfg.audio_retry_s
             return False
         if self._device_error_logged:
-            logger.info("sound device is back")
+            logger.info("%s is back", self.backend.what)
         self._device_error_logged = ""
         self.device_open = True
         self._applied_volume = -1.0
@@ -295,10 +375,12 @@ class PlaylistPlayer:
             self.state, self.track = "idle", None
         if self.owner_paused:
             self.state = "paused"
-        return True
+        self._safe(self._load_stored)
+        return self.device_open
 
     def _lose_device(self, reason: str, now: float) -> None:
-        logger.warning("%s; closing it and retrying every %.0f s", reason, self.cfg.audio_retry_s)
+        logger.warning("%s; closing it and retrying %s", reason,
+                       self.backend.retry_text(self.cfg.audio_retry_s))
         self._device_error_logged = reason
         try:
             self.backend.close()
@@ -311,6 +393,9 @@ class PlaylistPlayer:
             self.state, self.track = "idle", None
 
     def _apply_volume(self, minute_of_day: int) -> None:
+        self.backend.set_cap(self.volume_cap(minute_of_day))
+        if self.waiting:
+            return  # the other client's volume stays theirs (under the cap)
         v = round(self.target_volume(minute_of_day), 3)
         if v != self._applied_volume:
             self.backend.set_volume(v)
@@ -431,6 +516,11 @@ class PlaylistPlayer:
 
     def status(self, minute_of_day: int, now: float | None = None) -> PlayerStatus:
         state = self.state if self.device_open else "no-device"
+        if self.device_open and self.waiting:
+            state = "waiting"
+        wait_left = None
+        if self.waiting and self.wait_until is not None and now is not None:
+            wait_left = round(max(0.0, self.wait_until - now), 1)
         left = None
         if self.hold and self.hold_until is not None and now is not None:
             left = round(max(0.0, self.hold_until - now), 1)
@@ -441,6 +531,8 @@ class PlaylistPlayer:
                             paused=self.owner_paused, hold=self.hold, hold_left_s=left,
                             owner_volume=self.owner_volume,
                             quiet_hours=quiet_now(self.cfg.quiet_hours, minute_of_day),
-                            played_less=self.learner.played_less())
+                            played_less=self.learner.played_less(),
+                            waiting=self.waiting, wait_left_s=wait_left,
+                            now_playing=self.backend.now_playing() if self.device_open else {})
 
 

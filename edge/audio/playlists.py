@@ -40,6 +40,8 @@ class Playlist:
     skipped: list[Skipped] = field(default_factory=list)
     # sources missing or empty (a late USB stick or NAS): rechecked by the daemon
     pending: list[Path] = field(default_factory=list)
+    # MPD stored playlists (`mpd:NAME` sources); their tracks come from the MPD output
+    stored: tuple[str, ...] = ()
 
 
 def parse_m3u(path: Path) -> tuple[list[Path], list[Skipped]]:
@@ -144,7 +146,8 @@ def load_playlists(configs: Mapping[str, PlaylistConfig]) -> dict[str, Playlist]
     out = {}
     for name, cfg in configs.items():
         tracks, skipped, pending = _collect(cfg.sources)
-        out[name] = Playlist(name, tracks, cfg.shuffle, cfg.volume, cfg.weight, skipped, pending)
+        out[name] = Playlist(name, tracks, cfg.shuffle, cfg.volume, cfg.weight, skipped, pending,
+                             cfg.mpd_playlists)
     return out
 
 

@@ -79,8 +79,10 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
             rep.add(OK, f"{mood}", f"keeps the current playlist (player.away: {cfg.player.away})")
             continue
         origin = mood_origin(cfg, mood)
-        counts = ", ".join(f"{n}: {len(playlists[n].tracks)} playable" for n in names)
-        playable = [n for n in names if playlists[n].tracks]
+        counts = ", ".join(f"{n}: {len(playlists[n].tracks)} playable"
+                           + "".join(f" + MPD playlist {s}" for s in playlists[n].stored)
+                           for n in names)
+        playable = [n for n in names if playlists[n].tracks or playlists[n].stored]
         if playable:
             rep.add(OK, mood, f"{counts} ({origin})")
             ends[mood] = ", ".join(playable)
@@ -106,7 +108,7 @@ def _check_playlists(cfg: Config, rep: Report) -> None:
             rep.add(WARN, "skipped", f"playlist {p.name}: {len(p.skipped)} file(s) skipped")
             for s in p.skipped:
                 rep.detail(f"{s.path}: {s.reason}")
-    if not any(p.tracks for p in playlists.values()):
+    if not any(p.tracks or p.stored for p in playlists.values()):
         rep.add(FAIL, "playlists", "no playable track in any playlist; point playlists at your music")
 
 
@@ -148,9 +150,51 @@ def _check_camera(cfg: Config, rep: Report) -> None:
             pass
 
 
+def _check_mpd(cfg: Config, rep: Report) -> None:
+    """player.output: mpd: the server, its version, and whether it can play every track."""
+    from moodbox.audio.backend import AudioError
+    from moodbox.audio.mpd_backend import INSTALL_HINT, MpdBackend
+    from moodbox.audio.playlists import load_playlists
+
+    backend = MpdBackend(cfg.mpd)
+    try:
+        backend.open()
+    except AudioError as exc:
+        if str(exc) == INSTALL_HINT:
+            rep.add(FAIL, "mpd", f"player.output is mpd, but {exc}")
+        else:
+            rep.add(WARN, "mpd", f"{exc} (the daemon keeps retrying)")
+        return
+    try:
+        where = backend.music_dir or "unknown: set mpd.music_directory for folder playlists"
+        rep.add(OK, "mpd", f"{backend.describe()}; music directory {where}")
+        stored = backend.stored_names()
+        for p in load_playlists(cfg.playlists).values():
+            missing = backend.not_in_library(p.tracks)
+            absent = [name for name in p.stored if name not in stored]
+            if not missing and not absent:
+                rep.add(OK, "mpd", f"playlist {p.name}: all {len(p.tracks)} file(s) in MPD's "
+                        "library" + "".join(f", MPD playlist {n}" for n in p.stored))
+                continue
+            problems = ([f"{len(missing)} of {len(p.tracks)} file(s) not in MPD's library"]
+                        if missing else [])
+            problems += [f"no MPD playlist '{n}' (mpc lsplaylists)" for n in absent]
+            rep.add(WARN, "mpd", f"playlist {p.name}: " + "; ".join(problems))
+            for track, reason in missing:
+                rep.detail(f"{track}: {reason}")
+    except AudioError as exc:
+        rep.add(WARN, "mpd", str(exc))
+    finally:
+        backend.close()
+
+
 def _check_audio(cfg: Config, rep: Report) -> None:
     from moodbox.audio.backend import AudioError, AudioPermissionError
     from moodbox.audio.output import AudioOutput
+
+    if cfg.player.output == "mpd":
+        _check_mpd(cfg, rep)
+        return
 
     backend = AudioOutput().backend(cfg.player)
     try:

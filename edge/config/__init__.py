@@ -7,14 +7,15 @@ section.
 """
 from moodbox.config.loader import config_from_dict, find_config, load_config
 from moodbox.config.schema import (EX_CONFIG, ButtonsConfig, CameraConfig, ClassifierConfig,
-                                   Config, ConfigError, ControlConfig, DaemonConfig, FacesConfig, MoodConfig, PlayerConfig,
-                                   PlaylistConfig, PrivacyConfig, QuietHoursConfig, WebConfig,
+                                   Config, ConfigError, ControlConfig, DaemonConfig, FacesConfig, MoodConfig, MpdConfig,
+                                   PlayerConfig, PlaylistConfig, PrivacyConfig, QuietHoursConfig, WebConfig,
                                    parse_listen,
                                    playlists_for)
 from moodbox.config.schema import MqttConfig, MqttTlsConfig, topic_id
 
 __all__ = ["EX_CONFIG", "ButtonsConfig", "ControlConfig", "WebConfig", "parse_listen",
            "CameraConfig", "ClassifierConfig", "Config", "ConfigError",
-           "DaemonConfig", "FacesConfig", "MoodConfig", "PlayerConfig", "PlaylistConfig", "PrivacyConfig",
+           "DaemonConfig", "FacesConfig", "MoodConfig", "MpdConfig", "PlayerConfig", "PlaylistConfig",
+           "PrivacyConfig",
            "QuietHoursConfig", "config_from_dict", "find_config", "load_config", "playlists_for"]
 __all__ += ["MqttConfig", "MqttTlsConfig", "topic_id"]

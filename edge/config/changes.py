@@ -9,7 +9,7 @@ from moodbox.vocabulary import MOODS
 
 # sections and keys a running daemon cannot take over (its front ends and the watchdog
 # timer are set up once at start)
-RESTART_ONLY = ("control", "web", "buttons", "mqtt", "daemon.watchdog")
+RESTART_ONLY = ("control", "web", "buttons", "mqtt", "mpd", "player.output", "daemon.watchdog")
 # shown by the mood map lines below, not key by key
 SUMMARISED = ("mood.map",)
 

@@ -49,7 +49,8 @@ class _Loader:
             self.err(path, f"must be a mapping of keys, got {_kind(raw)}")
             return cls()
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in NOT_KEYS}
+        fields = {f.name: f for f in dataclasses.fields(cls)
+                  if f.name not in NOT_KEYS and not f.metadata.get("internal")}
         values = {}
         for key, value in raw.items():
             key_path = f"{path}.{key}" if path else str(key)
@@ -164,13 +165,18 @@ def _load_playlists(ld: _Loader, raw: Any) -> Mapping[str, PlaylistConfig]:
         if isinstance(sources, str):
             sources = [sources]
         if not isinstance(sources, list) or not sources:
-            ld.err(f"{path}.sources", "must list one or more folders, .m3u/.m3u8 files or tracks")
+            ld.err(f"{path}.sources", "must list one or more folders, .m3u/.m3u8 files or tracks "
+                   "(or mpd:NAME, an MPD stored playlist)")
             resolved: tuple[Path, ...] = ()
         else:
             items = []
+            stored: list[str] = []
             for i, src in enumerate(sources):
                 if not isinstance(src, str) or not src.strip():
                     ld.err(f"{path}.sources[{i}]", f"must be a path, got {_kind(src)}")
+                    continue
+                if src.startswith(MPD_PREFIX):
+                    _stored_playlist(ld, src, f"{path}.sources[{i}]", stored)
                     continue
                 p = _resolve(ld.base_dir, src)
                 if files.kind(p) == files.DENIED:
@@ -181,8 +187,22 @@ def _load_playlists(ld: _Loader, raw: Any) -> Mapping[str, PlaylistConfig]:
                 # when it appears (the daemon warns and rechecks; `moodbox check` lists it)
                 items.append(p)
             resolved = tuple(items)
+            cfg = dataclasses.replace(cfg, mpd_playlists=tuple(stored))
         out[str(name)] = dataclasses.replace(cfg, sources=resolved)
     return types.MappingProxyType(out)
+
+
+MPD_PREFIX = "mpd:"
+
+
+def _stored_playlist(ld: _Loader, src: str, path: str, stored: list[str]) -> None:
+    """`mpd:NAME`: an MPD stored playlist (as `mpc lsplaylists` lists it)."""
+    name = src[len(MPD_PREFIX):].strip()
+    if not name or "\n" in name or "/" in name:
+        ld.err(path, f"'{src}' must name an MPD stored playlist, like mpd:Jazz (the names "
+               "`mpc lsplaylists` lists)")
+        return
+    stored.append(name)
 
 
 def _load_map(ld: _Loader, raw: Any, where: str) -> Mapping[str, tuple[str, ...]]:
@@ -232,12 +252,17 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
         faces = dataclasses.replace(faces, cascade=str(_resolve(base_dir, faces.cascade)))
     faces = dataclasses.replace(faces, yunet_model=str(_resolve(base_dir, faces.yunet_model)),
                                 blazeface_model=str(_resolve(base_dir, faces.blazeface_model)))
+    mpd = cfg.mpd
+    if mpd.music_directory:
+        mpd = dataclasses.replace(mpd, music_directory=os.path.expanduser(mpd.music_directory))
+    if mpd.host.startswith("~"):
+        mpd = dataclasses.replace(mpd, host=os.path.expanduser(mpd.host))
     control = cfg.control
     if control.socket:  # relative to the config file, like every other path
         control = dataclasses.replace(control, socket=str(_resolve(base_dir, control.socket)))
     cfg = dataclasses.replace(cfg, mqtt=_resolve_mqtt(cfg.mqtt, base_dir))
     return dataclasses.replace(cfg, classifier=classifier, camera=camera, faces=faces,
-                               control=control)
+                               control=control, mpd=mpd)
 
 
 def _cross_check(ld: _Loader, cfg: Config) -> None:
@@ -266,6 +291,34 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
         ld.err("camera.path", "the replay camera needs a directory of images or a video file")
     _check_controls(ld, cfg)
     _check_mqtt(ld, cfg)
+    _check_mpd(ld, cfg)
+
+
+def _check_mpd(ld: _Loader, cfg: Config) -> None:
+    """The mpd section's values, and `mpd:` playlist sources only with player.output: mpd."""
+    m = cfg.mpd
+    if not m.host.strip():
+        ld.err("mpd.host", "must be a host name, an address or the path of MPD's Unix socket "
+               "(like localhost or /run/mpd/socket)")
+    elif "/" in m.host and not m.host.startswith(("/", "~")):
+        ld.err("mpd.host", f"'{m.host}' looks like a socket path: give it whole, from / "
+               "(like /run/mpd/socket)")
+    elif m.host.startswith("/") and len(os.fsencode(m.host)) > 107:
+        ld.err("mpd.host", "path is too long for a Unix socket (107 bytes at most)")
+    elif m.host.count(":") == 1 and m.host.rpartition(":")[2].isdigit():
+        host, _, port = m.host.rpartition(":")
+        ld.err("mpd.host", f"'{m.host}': give the port on its own, host: {host} and port: {port}")
+    if any(c in m.password for c in "\r\n"):
+        ld.err("mpd.password", "must be one line (MPD's protocol cannot carry a line break)")
+    if m.music_directory and not os.path.isabs(os.path.expanduser(m.music_directory)):
+        ld.err("mpd.music_directory", f"'{m.music_directory}' must be an absolute path: MPD's "
+               "music_directory as this machine sees it (like /var/lib/mpd/music)")
+    if cfg.player.output == "mpd":
+        return
+    for name, p in cfg.playlists.items():
+        for stored in p.mpd_playlists:
+            ld.err(f"playlists.{name}.sources", f"'mpd:{stored}' is an MPD stored playlist; "
+                   "it plays only with player.output: mpd")
 
 
 def _check_controls(ld: _Loader, cfg: Config) -> None:

@@ -113,6 +113,8 @@ class PlayerConfig:
     quiet_hours: QuietHoursConfig = _opt(QuietHoursConfig())
     # a skipped track plays less often in that mood; kept in the state directory
     learn_from_skips: bool = _opt(True)
+    # where the music plays: pygame (this process, the default) or mpd (the `mpd:` section)
+    output: str = _opt("pygame", choices=("pygame", "mpd"))
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,27 @@ class PlaylistConfig:
     shuffle: bool = _opt(True)
     volume: float = _opt(1.0, min=0.0, max=1.0)
     weight: float = _opt(1.0, min=0.0, max=1000.0)
+    # MPD stored playlists named by `mpd:NAME` sources (player.output: mpd only)
+    mpd_playlists: tuple[str, ...] = _opt((), internal=True)
+
+
+@dataclass(frozen=True)
+class MpdConfig:
+    """The music server moodbox plays through with player.output: mpd (MPD, Mopidy-MPD,
+    Volumio, moOde)."""
+
+    # the path of MPD's Unix socket (Debian's, which the hardened unit can reach), or a
+    # name or address (TCP, with port)
+    host: str = _opt("/run/mpd/socket")
+    port: int = _opt(6600, min=1, max=65535)
+    password: str = _opt("")
+    timeout_s: float = _opt(5.0, min=0.5, max=120.0)
+    # MPD's music_directory as this machine sees it; "" = ask MPD (over its Unix socket)
+    music_directory: str = _opt("")
+    queue: str = _opt("replace", choices=("replace", "append"))
+    # someone chose music in another MPD client: moodbox waits this long (0 = until release)
+    give_way_min: float = _opt(30.0, min=0.0, max=10080.0)
+    retry_max_s: float = _opt(60.0, min=1.0, max=3600.0)
 
 
 @dataclass(frozen=True)
@@ -215,6 +238,7 @@ class Config:
     buttons: ButtonsConfig = _opt(ButtonsConfig())
     privacy: PrivacyConfig = _opt(PrivacyConfig())
     mqtt: MqttConfig = _opt(MqttConfig())
+    mpd: MpdConfig = _opt(MpdConfig())
     source: str = ""  # the file it came from (not a config key)
     owned: frozenset = frozenset()  # key paths the owner's file set; the rest are defaults
     adapted: tuple = ()  # defaults pointed at the owner's playlists, in words (defaults.py)

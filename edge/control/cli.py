@@ -141,12 +141,20 @@ def summary(s: dict) -> str:
     """A short readable summary of a status snapshot."""
     track = s.get("track")
     if track:
-        tags = " - ".join(t for t in (track.get("artist"), track.get("title")) if t)
+        tags = " - ".join(t for t in (track.get("artist"), track.get("title"), track.get("album"))
+                          if t)
         now = f"{track['name']}" + (f" ({tags})" if tags else "") + f" from {s.get('playlist')}"
     else:
         now = "nothing"
     state = "paused" if s.get("paused") else s.get("state", "")
+    if s.get("waiting") and track:
+        now = now.rsplit(" from ", 1)[0] + " (chosen in an MPD client)"
     lines = [f"playing  {now} [{state}]"]
+    if s.get("waiting"):
+        left = s["waiting"].get("remaining_s")
+        lines.append(f"waits    {s['waiting']['text']} ({s['waiting'].get('reason')}); "
+                     + ("until `moodbox release`" if left is None
+                        else f"{left / 60:.0f} more min or until `moodbox release`"))
     emo = s.get("emotion")
     why = f"mood {s.get('mood')}"
     if s.get("hold"):

@@ -162,10 +162,7 @@ class ControlCore:
         """Everything `moodbox status --json` and the page show; JSON-ready."""
         p: PlayerStatus = self._run(lambda pl, t: pl.status(_minute_of_day(), t))
         v = self._vision()
-        track = None
-        if p.track_path:
-            track = {"path": p.track_path, "name": p.track, "title": None, "artist": None,
-                     **track_tags(p.track_path)}
+        track = _track(p)
         return {
             "emotion": {"name": v.emotion, "p": round(v.emotion_p, 3)} if v.emotion else None,
             "mood": p.mood,
@@ -177,6 +174,8 @@ class ControlCore:
             "max_volume": self._max_volume(),
             "paused": p.paused,
             "hold": {"playlist": p.hold, "remaining_s": p.hold_left_s} if p.hold else None,
+            "waiting": ({"text": WAITING_TEXT, "reason": p.waiting, "remaining_s": p.wait_left_s}
+                        if p.waiting else None),
             "camera": OFF if self._privacy.off else v.camera,
             "privacy": self._privacy.off,
             "faces": v.faces,
@@ -240,6 +239,23 @@ def follow_text(v: VisionView, privacy: bool) -> str:
         if v.next_switch_s >= 0.5:
             text += f" (the next in {_seconds(v.next_switch_s)} at the earliest)"
     return text
+
+
+WAITING_TEXT = "someone chose music in an MPD client: moodbox waits"
+
+
+def _track(p: PlayerStatus) -> dict | None:
+    """What plays: moodbox's track with its tags, or (while moodbox waits) what the shared
+    output plays; the output's own tags (MPD's title, artist, album) win."""
+    tags = {k: v for k, v in p.now_playing.items() if k in ("title", "artist", "album")}
+    path = p.track_path or p.now_playing.get("file", "")
+    if p.waiting:
+        path = p.now_playing.get("file", "")
+    if not path:
+        return None
+    name = p.track if path == p.track_path else path.rstrip("/").rsplit("/", 1)[-1]
+    return {"path": path, "name": name, "title": None, "artist": None, "album": None,
+            **(track_tags(path) if path.startswith("/") else {}), **tags}
 
 
 def _minute_of_day() -> int:

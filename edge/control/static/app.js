@@ -64,8 +64,8 @@ function render(s) {
   $("panel").hidden = false;
   const t = s.track;
   $("track").textContent = t ? (t.title || t.name) : "nothing playing";
-  $("artist").textContent = t && t.artist ? t.artist : "";
-  $("playlist").textContent = s.playlist ? "from " + s.playlist : "";
+  $("artist").textContent = t ? [t.artist, t.album].filter(Boolean).join(" · ") : "";
+  $("playlist").textContent = s.waiting ? "" : s.playlist ? "from " + s.playlist : "";
   let why = "mood " + s.mood;
   if (s.hold) {
     why = "held on " + s.hold.playlist + (s.hold.remaining_s == null ? " until release"
@@ -74,6 +74,8 @@ function render(s) {
     const h = s.history[0];
     why += " since " + ago(h.ago_s) + (h.emotion ? " (" + h.emotion + " " + h.p.toFixed(2) + ")" : "");
   }
+  if (s.waiting) why = s.waiting.text + (s.waiting.remaining_s == null ? " until released"
+      : " for " + Math.ceil(s.waiting.remaining_s / 60) + " more min or until released");
   if (s.paused) why = "paused; " + why;
   $("why").textContent = why;
   const follow = s.follow_text || "";
@@ -86,8 +88,9 @@ function render(s) {
   if (sel.options.length !== s.playlists.length) {
     sel.replaceChildren(...s.playlists.map((n) => new Option(n, n)));
   }
-  $("hold-state").hidden = !s.hold;
-  $("hold-text").textContent = s.hold ? "Holding " + s.hold.playlist : "";
+  $("hold-state").hidden = !s.hold && !s.waiting;
+  $("hold-text").textContent = s.hold ? "Holding " + s.hold.playlist
+      : s.waiting ? "moodbox waits" : "";
   $("sees").textContent = (s.emotion ? s.emotion.name + " (" + s.emotion.p.toFixed(2) + ")" : "no face yet")
       + ", " + s.faces + " face(s)";
   $("camera").textContent = s.privacy ? "camera off (privacy)" : s.camera + ", " + s.fps.toFixed(1) + " fps";
