@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,9 +65,12 @@ def save_soft_labels(path: Path, labels: SoftLabels) -> None:
     for key, value in labels.provenance.items():
         arrays[f"meta_{key}"] = np.asarray(value)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
+    from moodbox import files
+
+    fd, tmp = files.temp_beside(path)  # exclusive: never through a planted symlink
+    with os.fdopen(fd, "wb") as fh:
         np.savez_compressed(fh, **arrays)
+    os.chmod(tmp, 0o644)
     tmp.replace(path)
 
 

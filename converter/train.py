@@ -62,8 +62,10 @@ def save_checkpoint(model, path: Path) -> None:
         if value.ndim and value.dtype == np.float32:
             value = value.astype(np.float16)
         arrays[f"o{i}"] = value
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
+    from moodbox import files
+
+    fd, tmp = files.temp_beside(path)  # exclusive: never through a planted symlink
+    with os.fdopen(fd, "wb") as fh:
         np.savez(fh, **arrays)
     os.replace(tmp, path)
 
@@ -352,18 +354,26 @@ def _append_csv(path: Path, row: dict) -> None:
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    from moodbox import files, jsonio
+
+    files.atomic_write(path, (jsonio.dumps(data, indent=2) + "\n").encode(), mode=0o644)
 
 
 def _save_inference_model(model, out: Path, info: ModelInfo) -> None:
     """Save weights-only copy (no optimizer) to `out`, atomically, plus its sidecar."""
     clone = type(model).from_config(model.get_config())  # without the compile settings
     clone.set_weights(model.get_weights())
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    clone.save(tmp, include_optimizer=False) if out.suffix == ".h5" else clone.save(tmp)
-    os.replace(tmp, out)
+    from moodbox import files
+
+    fd, tmp = files.temp_beside(out, ".tmp" + out.suffix)  # made exclusively; Keras writes it
+    os.close(fd)
+    try:
+        clone.save(tmp, include_optimizer=False) if out.suffix == ".h5" else clone.save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     from moodbox.vision.modelinfo import write_sidecar
     write_sidecar(out, info)
 

@@ -16,6 +16,7 @@ from moodbox.config import EX_CONFIG, CameraConfig, Config, ConfigError, load_co
 from moodbox.config.changes import describe_changes
 from moodbox.mood import EmotionSmoother, FollowedMood
 from moodbox.vision.detector import DetectorError
+from moodbox.limits import raise_fd_limit
 from moodbox.notify import Notifier
 from moodbox.audio.player import PlaylistPlayer
 from moodbox.audio.output import AudioOutput
@@ -168,6 +169,7 @@ class Daemon:
     def run(self) -> int:
         if not self._requests.installed:
             self._requests.install()  # before anything slow: a signal now is honoured later
+        raise_fd_limit()  # the page's and socket's caps then stay far below it
         try:
             cfg = load_config(self.config_path)
         except ConfigError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 MiB = 1024 * 1024
@@ -124,3 +125,28 @@ def problem(exc: OSError) -> str:
     if isinstance(exc, PermissionError) and exc.filename:
         return describe_denied(exc.filename)
     return exc.strerror or str(exc)
+
+
+def temp_beside(path: str | Path, suffix: str = ".tmp") -> tuple[int, Path]:
+    """(fd, path) of a new, empty file beside `path`, created exclusively (O_CREAT|O_EXCL:
+    never an existing file, and never through a symlink planted at a guessed name), mode
+    0600; the caller writes it and renames it over `path`, or removes it."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    return fd, Path(tmp)
+
+
+def atomic_write(path: str | Path, data: bytes, mode: int = 0o600) -> None:
+    """Write `data` to `path` all or nothing: an exclusive temporary file beside it
+    (temp_beside), fsync, chmod, rename over it. OSError as it comes; nothing is left."""
+    fd, tmp = temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

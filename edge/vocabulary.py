@@ -144,6 +144,15 @@ def _content_problem(fmt: str, audio: bytes, f) -> str:
     return ""
 
 
+def _utf8_path(path: Path) -> bool:
+    """False for a path whose bytes are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def unplayable_reason(path: Path) -> str:
     """'' when `path` is a track the player can play, else why not, in a few words.
 
@@ -155,6 +164,9 @@ def unplayable_reason(path: Path) -> str:
     ext = path.suffix.lower()
     if ext not in AUDIO_EXTENSIONS:
         return f"unsupported format {ext or '(no extension)'}; use .ogg, .mp3, .wav or .flac"
+    if not _utf8_path(path):
+        return ("its name is not UTF-8, so the player cannot open it; rename it (e.g. "
+                "convmv -f latin1 -t utf8 --notest -r FOLDER)")
     k = files.kind(path)
     if k == files.MISSING:
         return "file not found"

@@ -6,6 +6,8 @@
 #   sudo ./scripts/install-pi.sh [--no-start] [--no-apt] [--enable-web|--enable-mqtt] [--os bookworm|trixie]
 #   sudo ./scripts/install-pi.sh --upgrade [--no-start]   new code into the same venv
 #   sudo ./scripts/install-pi.sh --uninstall [--purge]    remove it (--purge: config too)
+#        uninstall removes only what the install record ($PREFIX/.moodbox-installed) lists,
+#        and refuses (changing nothing) where there is no record
 #        ./scripts/install-pi.sh --venv-only DIR          only the venv + pip step
 #        ./scripts/install-pi.sh --show-plan              what the pip step would be here
 #
@@ -36,7 +38,8 @@
 #  of numpy or OpenCV takes an hour on a Pi, so it fails fast instead.
 # Any other release stops with an error; `--os bookworm|trixie` tries that path anyway.
 #
-# Environment: MOODBOX_PREFIX (/opt/moodbox), MOODBOX_CONF (/etc/moodbox), MOODBOX_PYTHON
+# Environment: MOODBOX_PREFIX (/opt/moodbox), MOODBOX_CONF (/etc/moodbox), MOODBOX_STATE
+# (/var/lib/moodbox, the unit's StateDirectory), MOODBOX_PYTHON
 # (/usr/bin/python3: apt's Python, the one apt's picamera2 is built for),
 # MOODBOX_OS_RELEASE (/etc/os-release; the tests point it at fake ones).
 set -euo pipefail
@@ -49,7 +52,8 @@ OS_RELEASE=${MOODBOX_OS_RELEASE:-/etc/os-release}
 UNIT=/etc/systemd/system/moodbox.service
 LINK=/usr/local/bin/moodbox
 DROPIN=/etc/systemd/system/moodbox.service.d
-STATE=/var/lib/moodbox  # the unit's StateDirectory
+STATE=${MOODBOX_STATE:-/var/lib/moodbox}  # the unit's StateDirectory
+MANIFEST=$PREFIX/.moodbox-installed  # what this script installed: all --uninstall removes
 # `moodbox catalog` works on the box too (pandas, mutagen; the daemon never loads them);
 # mqtt: paho-mqtt (pure Python), imported only when mqtt.enabled is true
 EXTRAS=catalog,mqtt
@@ -176,6 +180,41 @@ make_venv() {  # DIR: a venv seeing apt's packages, with moodbox installed by th
 # --- the rest of an appliance: files, user, service ----------------------------------
 has_systemd() { command -v systemctl >/dev/null && [ -d /run/systemd/system ]; }
 
+# --- the install record: one "KIND PATH" line for each thing this script made ------------
+RECORD=()
+record() { RECORD+=("$1 $2"); }  # KIND (file, tree, link, user, group) PATH-or-name
+
+write_record() {  # the earlier record (an upgrade keeps it) plus this run's, sorted, unique
+  {
+    if [ -f "$MANIFEST" ]; then grep -v '^#' "$MANIFEST" || true; fi
+    printf '%s\n' "${RECORD[@]}"
+  } | sort -u > "$MANIFEST.new"
+  { echo "# installed by moodbox's scripts/install-pi.sh; --uninstall removes exactly these"
+    cat "$MANIFEST.new"; } > "$MANIFEST"
+  rm -f "$MANIFEST.new"
+  chmod 644 "$MANIFEST"
+}
+
+ours() {  # KIND PATH: is it in the record, and one of the paths this script installs?
+  case "$1 $2" in
+    "tree $PREFIX/venv"|"file $PREFIX/README.md"|"file $UNIT"|"file $DROPIN/web.conf"|\
+    "link $LINK"|"file $CONF/config.yaml"|"file $CONF/config.yaml.dist"|"user moodbox"|\
+    "group moodbox") grep -qxF "$1 $2" "$MANIFEST" ;;
+    *) return 1 ;;
+  esac
+}
+
+check_record() {  # dies (one line, nothing removed) without a record, or with a foreign line
+  [ -f "$MANIFEST" ] && [ ! -L "$MANIFEST" ] ||
+    die "no install record in $PREFIX ($MANIFEST is missing): moodbox was not installed there by this script (or by one older than the record), so nothing was removed; check MOODBOX_PREFIX, or run --upgrade first to write the record"
+  local kind path
+  while read -r kind path; do
+    case "$kind" in ''|'#'*) continue ;; esac
+    ours "$kind" "$path" ||
+      die "the install record $MANIFEST lists '$kind $path', which this script never installs; nothing was removed"
+  done < "$MANIFEST"
+}
+
 install_apt() {
   apt-get update -q
   apt-get install -y -q python3-venv python3-pip python3-numpy
@@ -186,13 +225,15 @@ add_user() {
   command -v useradd >/dev/null || die "useradd is missing: sudo apt install passwd"
   if ! id -u moodbox >/dev/null 2>&1; then
     useradd --system --home-dir /var/lib/moodbox --no-create-home --shell /usr/sbin/nologin moodbox
+    record user moodbox
+    if getent group moodbox >/dev/null; then record group moodbox; fi
   fi
   # gpio: the optional buttons (gpiozero), where Raspberry Pi OS has that group
   for group in video audio render gpio; do
     if getent group "$group" >/dev/null; then usermod -aG "$group" moodbox; fi
   done
   # the owner's controls (issue 11): the control socket's group
-  getent group moodbox >/dev/null || groupadd --system moodbox
+  getent group moodbox >/dev/null || { groupadd --system moodbox && record group moodbox; }
   if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ]; then
     usermod -aG moodbox "$SUDO_USER"
     echo "$SUDO_USER is in the moodbox group: log in again, then try: moodbox status"
@@ -203,51 +244,71 @@ install_files() {
   install -d -m 755 "$CONF"
   if [ -f "$CONF/config.yaml" ]; then
     install -m 644 "$SRC/config.yaml" "$CONF/config.yaml.dist"
+    record file "$CONF/config.yaml.dist"
     echo "kept your $CONF/config.yaml (new defaults in $CONF/config.yaml.dist)"
   else
     install -m 644 "$SRC/config.yaml" "$CONF/config.yaml"
+    record file "$CONF/config.yaml"
   fi
   install -m 644 "$SRC/README.md" "$PREFIX/README.md"
+  record file "$PREFIX/README.md"
   install -m 644 "$SRC/systemd/moodbox.service" "$UNIT"
+  record file "$UNIT"
   sed -i "s#/opt/moodbox/#$PREFIX/#g; s#/etc/moodbox/config.yaml#$CONF/config.yaml#" "$UNIT"
   if [ -L "$LINK" ] || [ ! -e "$LINK" ]; then
     ln -sfn "$PREFIX/venv/bin/moodbox" "$LINK"
+    record link "$LINK"
   else
     echo "note: $LINK exists and is not a link; left alone (moodbox is $PREFIX/venv/bin/moodbox)"
   fi
   if [ "$WEB" = 1 ]; then
     install -d -m 755 "$DROPIN"
     install -m 644 "$SRC/systemd/moodbox-web.conf" "$DROPIN/web.conf"
+    record file "$DROPIN/web.conf"
     echo "network: the service may use it (phone page, MQTT); set web.enabled and web.token, or mqtt.enabled and mqtt.host, in $CONF/config.yaml"
   fi
 }
 
-uninstall() {
-  if has_systemd; then
+remove() {  # KIND PATH: remove it if the record lists it (a path: only a file or a link)
+  ours "$1" "$2" || return 0
+  case "$1" in
+    tree) rm -rf -- "$2" ;;
+    file|link) if [ -f "$2" ] || [ -L "$2" ]; then rm -f -- "$2"; fi ;;
+  esac
+}
+
+uninstall() {  # only what the install record lists; nothing at all without a record
+  check_record
+  if has_systemd && ours file "$UNIT"; then
     systemctl disable --now moodbox 2>/dev/null || true
   fi
-  rm -f "$UNIT" "$DROPIN/web.conf"
+  remove file "$UNIT"
+  remove file "$DROPIN/web.conf"
   rmdir "$DROPIN" 2>/dev/null || true
-  if has_systemd; then systemctl daemon-reload; fi
-  if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$PREFIX/venv/bin/moodbox" ]; then rm -f "$LINK"; fi
-  rm -rf "$PREFIX/venv"
-  rm -f "$PREFIX/README.md"
-  rmdir "$PREFIX" 2>/dev/null || true
-  if id -u moodbox >/dev/null 2>&1; then userdel moodbox; fi
-  if getent group moodbox >/dev/null; then groupdel moodbox; fi
-  echo "removed the moodbox service, user and $PREFIX/venv; your music was not touched"
+  if has_systemd && ours file "$UNIT"; then systemctl daemon-reload; fi
+  if ours link "$LINK" && [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$PREFIX/venv/bin/moodbox" ]; then
+    rm -f "$LINK"
+  fi
+  remove tree "$PREFIX/venv"
+  remove file "$PREFIX/README.md"
+  if ours user moodbox && id -u moodbox >/dev/null 2>&1; then userdel moodbox; fi
+  if ours group moodbox && getent group moodbox >/dev/null; then groupdel moodbox; fi
+  echo "removed the moodbox service, user and $PREFIX/venv (what $MANIFEST lists); your music was not touched"
   if [ "$PURGE" = 1 ]; then
     rm -f "$STATE/learned-skips.json"
     rmdir "$STATE" 2>/dev/null || true
-    rm -f "$CONF/config.yaml" "$CONF/config.yaml.dist"
+    remove file "$CONF/config.yaml"
+    remove file "$CONF/config.yaml.dist"
     if rmdir "$CONF" 2>/dev/null || [ ! -e "$CONF" ]; then
       echo "purged $CONF"
     else
-      echo "removed $CONF/config.yaml; kept the other files you put in $CONF"
+      echo "removed what moodbox installed in $CONF; kept the other files there"
     fi
   elif [ -d "$CONF" ] || [ -d "$STATE" ]; then
     echo "kept $CONF (your config) and $STATE (what it learned from skips); remove them too with --purge"
   fi
+  rm -f "$MANIFEST"
+  rmdir "$PREFIX" 2>/dev/null || true
 }
 
 # --- main ------------------------------------------------------------------------------
@@ -266,6 +327,7 @@ if [ "$MODE" = plan ]; then
   grep -v -e '^#' -e '^$' "$CONSTRAINTS" | sed 's/^/constraint: /'
   exit 0
 fi
+[ "$MODE" != uninstall ] || check_record  # no record: refuse before anything else
 [ "$(id -u)" = 0 ] || die "run as root: sudo $0 $ARGS"
 if [ "$MODE" = uninstall ]; then
   uninstall
@@ -279,8 +341,11 @@ elif [ "$APT" = 1 ]; then
 fi
 add_user
 install -d -m 755 "$PREFIX"
+# the venv is ours when this script makes it, or when it already holds moodbox (an upgrade)
+if [ ! -e "$PREFIX/venv" ] || [ -x "$PREFIX/venv/bin/moodbox" ]; then record tree "$PREFIX/venv"; fi
 make_venv "$PREFIX/venv"
 install_files
+write_record
 if has_systemd; then
   systemctl daemon-reload
   if [ "$MODE" = upgrade ]; then

@@ -206,3 +206,61 @@ def test_a_fresh_install_ends_with_the_demo_tracks_and_sudo_note(tmp_path):
     assert "the bundled demo tracks play until you set your own playlists" in r.stdout
     assert "edit it with sudo (sudoedit /etc/moodbox/config.yaml)" in r.stdout
     assert "sudo systemctl reload moodbox" in r.stdout
+
+
+# ------------------------------------------------------------------ hostile review, finding 8
+
+def owner_files(tmp_path: Path) -> dict[Path, str]:
+    """What an owner keeps where moodbox may or may not have been installed."""
+    made = {tmp_path / "opt" / "README.md": "the owner's readme",
+            tmp_path / "opt" / "venv" / "mine.txt": "the owner's notes",
+            tmp_path / "opt" / "venv" / "pyvenv.cfg": "home = /usr/bin",
+            tmp_path / "etc" / "config.yaml": "camera: {}",
+            tmp_path / "state" / "learned-skips.json": "{}"}
+    for path, text in made.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return made
+
+
+def uninstall(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MOODBOX_PREFIX=str(tmp_path / "opt"), MOODBOX_CONF=str(tmp_path / "etc"),
+               MOODBOX_STATE=str(tmp_path / "state"), MOODBOX_OS_RELEASE=str(tmp_path / "none"))
+    return subprocess.run(["bash", str(SCRIPT), "--uninstall", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
+def test_uninstall_purge_refuses_where_moodbox_was_never_installed(tmp_path):
+    """The reviewer's case: a prefix with a README.md, a venv/ holding their file and a
+    config.yaml, but no install record: one line, exit 1, every file still there."""
+    made = owner_files(tmp_path)
+    r = uninstall(tmp_path, "--purge")
+    assert_one_line_error(r, 1, "no install record", "nothing was removed")
+    assert all(p.read_text() == text for p, text in made.items())
+
+
+def test_uninstall_refuses_a_record_that_lists_what_moodbox_never_installs(tmp_path):
+    made = owner_files(tmp_path)
+    (tmp_path / "opt" / ".moodbox-installed").write_text(
+        f"tree {tmp_path / 'opt' / 'venv'}\ntree {tmp_path}\n")
+    r = uninstall(tmp_path, "--purge")
+    assert_one_line_error(r, 1, "never installs", "nothing was removed")
+    assert all(p.read_text() == text for p, text in made.items())
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="--uninstall runs as root")
+def test_uninstall_removes_exactly_what_the_record_lists(tmp_path):
+    made = owner_files(tmp_path)
+    (tmp_path / "opt" / "notes.txt").write_text("also the owner's")
+    (tmp_path / "etc" / "mine.yaml").write_text("kept")
+    (tmp_path / "opt" / ".moodbox-installed").write_text(
+        "# installed by moodbox's scripts/install-pi.sh\n"
+        f"tree {tmp_path / 'opt' / 'venv'}\nfile {tmp_path / 'etc' / 'config.yaml'}\n")
+    r = uninstall(tmp_path, "--purge")
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "opt" / "venv").exists() and not (tmp_path / "etc" / "config.yaml").exists()
+    # not in the record: the README (the owner's, not ours), the owner's other files
+    assert (tmp_path / "opt" / "README.md").read_text() == made[tmp_path / "opt" / "README.md"]
+    assert (tmp_path / "opt" / "notes.txt").exists() and (tmp_path / "etc" / "mine.yaml").exists()
+    assert not (tmp_path / "opt" / ".moodbox-installed").exists()
+    assert "kept the other files" in r.stdout

@@ -105,3 +105,14 @@ def test_unit_with_the_web_drop_in_verifies(tmp_path):
     r = subprocess.run(["systemd-analyze", "verify", str(unit)], capture_output=True, text=True)
     problems = [l for l in (r.stdout + r.stderr).splitlines() if "moodbox.service" in l]
     assert r.returncode == 0 and not problems, r.stdout + r.stderr
+
+
+def test_open_files_limit_matches_the_connection_caps():
+    """Hostile review, finding 1: the unit's LimitNOFILE= is the one moodbox/limits.py
+    budgets for, far above what the page and the socket may take together."""
+    from moodbox import limits
+
+    value = unit_options()["LimitNOFILE"]
+    assert value == [str(limits.UNIT_LIMIT)]
+    assert limits.UNIT_LIMIT >= 8 * limits.NEEDED_FDS
+    assert limits.PAGE_CONNECTIONS + limits.SOCKET_CONNECTIONS <= limits.NEEDED_FDS / 2

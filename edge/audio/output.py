@@ -60,6 +60,19 @@ def check_target(path: Path) -> None:
                              "remove it yourself")
 
 
+def write_wav_beside(raw: Path, target: Path) -> Path:
+    """write_wav into a new exclusive temporary file beside `target` (files.temp_beside);
+    its path, for the caller to rename over `target`."""
+    fd, tmp = files.temp_beside(target, ".moodbox-tmp.wav")
+    os.close(fd)
+    try:
+        write_wav(raw, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def write_wav(raw: Path, wav: Path) -> None:
     """16-bit PCM from SDL's disk driver as a marked .wav, streamed (no whole read)."""
     size = raw.stat().st_size if raw.exists() else 0
@@ -126,9 +139,8 @@ class AudioOutput:
             try:
                 check_target(self.file)  # still ours (or absent) now that we replace it
                 if self.file.suffix.lower() == ".wav":
-                    wav_tmp = self._tmp.with_name(self._tmp.name + ".wav")
+                    wav_tmp = write_wav_beside(self._tmp, self.file)
                     try:
-                        write_wav(self._tmp, wav_tmp)
                         os.replace(wav_tmp, self.file)
                     finally:
                         wav_tmp.unlink(missing_ok=True)
@@ -146,8 +158,7 @@ class AudioOutput:
                 logger.warning("the demo's audio stays in %s (%s exists and is not ours)",
                                self.fallback_file, wav)
                 return
-            tmp = wav.with_name(f".{wav.name}.moodbox-tmp")
-            write_wav(self.fallback_file, tmp)
+            tmp = write_wav_beside(self.fallback_file, wav)
             os.replace(tmp, wav)
             self.fallback_file.unlink()
             logger.info("no sound device here: the demo's audio is in %s", wav)

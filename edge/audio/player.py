@@ -57,6 +57,8 @@ class PlaylistPlayer:
     SHORT_S = 1.0  # a track that ends sooner than this after starting counts as "short"
     SHORT_RUN = 5  # this many short tracks in a row: nothing really plays, back off
     BACKOFF_S, BACKOFF_MAX_S = 5.0, 300.0
+    QUIET_RETRY_S = 30.0  # nothing playable: try every track again this often (files may
+    #                       open again: a flood of connections ended, a disk came back)
 
     def __init__(self, backend: AudioBackend, cfg: PlayerConfig,
                  playlists: Mapping[str, Playlist], mood_map: Mapping[str, tuple[str, ...]],
@@ -90,6 +92,8 @@ class PlaylistPlayer:
         self._short_run = 0
         self._hold_until = 0.0
         self._backoff_s = self.BACKOFF_S
+        self._quiet_until = 0.0
+        self._retrying = False
         self.fatal = ""
         self.waiting = ""                # another client chose music: moodbox does not steer
         self.wait_until: float | None = None
@@ -105,8 +109,7 @@ class PlaylistPlayer:
         self.cfg = cfg
         self.playlists = dict(playlists)
         self.mood_map = dict(mood_map)
-        self._queues = {name: TrackQueue(p.tracks, p.shuffle, self._rng)
-                        for name, p in self.playlists.items()}
+        self._queues = self._fresh_queues()
         self._nothing_logged.clear()
         if self.state == "quiet":
             self.state = "idle"  # new playlists: try again
@@ -146,6 +149,10 @@ class PlaylistPlayer:
                         logger.warning("playlist %s: %s", name, exc)
                         self._stored_logged.add(f"{name}/{stored}")
             self._queues[name] = TrackQueue(tracks, p.shuffle, self._rng)
+
+    def _fresh_queues(self) -> dict[str, TrackQueue]:
+        return {name: TrackQueue(p.tracks, p.shuffle, self._rng)
+                for name, p in self.playlists.items()}
 
     # --- decisions -----------------------------------------------------
     def _choose(self, mood: str) -> str:
@@ -404,6 +411,9 @@ class PlaylistPlayer:
     def _advance(self, now: float) -> None:
         if self.state in ("paused", "stopped"):
             return
+        if self.state == "quiet" and now >= self._quiet_until:
+            self._retry_quiet(now)
+            return
         if self.state == "fading":
             if self.backend.busy() and now < self._fade_deadline:
                 return
@@ -457,10 +467,25 @@ class PlaylistPlayer:
                 return
         if "(nothing)" not in self._nothing_logged:
             logger.warning("nothing playable in playlist %s nor in the default playlist %s; "
-                           "staying quiet until the playlists change (moodbox check lists why)",
-                           target, self.cfg.default_playlist)
+                           "trying again every %.0f s (moodbox check lists why)",
+                           target, self.cfg.default_playlist, self.QUIET_RETRY_S)
             self._nothing_logged.add("(nothing)")
         self.playlist, self.track, self.state = target, None, "quiet"
+        self._quiet_until = now + self.QUIET_RETRY_S
+
+    def _retry_quiet(self, now: float) -> None:
+        """Nothing was playable: every track gets another chance (the tracks that failed
+        were taken out of the queues; a failure may have been passing, e.g. no free file
+        descriptor). Quietly: the first try logged each track's reason already."""
+        self._queues = self._fresh_queues()
+        self.state, self._retrying = "idle", True
+        try:
+            self._start_next(now)
+        finally:
+            self._retrying = False
+        if self.state == "playing":
+            logger.info("tracks play again after nothing was playable")
+            self._nothing_logged.discard("(nothing)")
 
     def _fallback_chain(self, target: str) -> list[str]:
         chain = [target]
@@ -482,7 +507,8 @@ class PlaylistPlayer:
                 self.backend.play(track, fade_in)
                 return track
             except TrackError as exc:
-                logger.warning("skipping unplayable track %s: %s", track, exc)
+                logger.log(logging.DEBUG if self._retrying else logging.WARNING,
+                           "skipping unplayable track %s: %s", track, exc)
                 for queue_ in self._queues.values():
                     queue_.remove(track)
         return None

@@ -59,7 +59,11 @@ def parse_m3u(path: Path) -> tuple[list[Path], list[Skipped]]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("file://"):
-            line = unquote(urlparse(line).path)
+            try:
+                line = unquote(urlparse(line).path)
+            except ValueError:  # "file://[x": not a URL urlparse accepts
+                skipped.append(Skipped(Path(line), "not a valid file:// address", path))
+                continue
         elif "://" in line:
             skipped.append(Skipped(Path(line), "network streams are not played (local files only)",
                                    path))

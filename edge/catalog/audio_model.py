@@ -1,7 +1,6 @@
 """Mood from scanned audio alone: softmax regression on loudness and tempo, numpy inference."""
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from moodbox import jsonio
 from moodbox.catalog.model import (FORMAT_VERSION, ModelFileError, MoodModel, model_from_dict,
                                 read_model_json)
 
@@ -135,7 +135,7 @@ class AudioMoodModel:
     def to_json(self) -> str:
         doc = {"format": FORMAT_VERSION, "kind": "audio", "with_tempo": self.with_tempo.to_dict(),
                "without_tempo": self.without_tempo.to_dict(), "info": self.info}
-        return json.dumps(doc, indent=1) + "\n"
+        return jsonio.dumps(doc, indent=1) + "\n"
 
 
 def _known_terms(features: tuple[str, ...]) -> bool:

@@ -1,7 +1,6 @@
 """The shipped mood classifier: softmax regression on Spotify audio features, numpy inference."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -9,6 +8,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+
+from moodbox import jsonio
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class MoodModel:
                 "bias": _rounded(self.bias), "l2": self.l2, "info": self.info}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1) + "\n"
+        return jsonio.dumps(self.to_dict(), indent=1) + "\n"
 
 
 def _rounded(values: np.ndarray) -> list[float]:
@@ -103,17 +104,18 @@ def model_from_dict(doc: Any, source: Path,
         raise ModelFileError(f"{source}: 'std' must be positive")
     return MoodModel(features, classes, _array(doc, "mean", (n_f,), source), std,
                      _array(doc, "weights", (n_c, n_f), source), _array(doc, "bias", (n_c,), source),
-                     float(doc.get("l2", math.nan)), dict(doc.get("info", {})))
+                     float(math.nan if doc.get("l2") is None else doc["l2"]),
+                     dict(doc.get("info", {})))
 
 
 def read_model_json(path: Path, option: str = "--model") -> Any:
     """The parsed JSON of a model file; a missing or unreadable file is a ModelFileError."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return jsonio.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFileError(f"mood model {path} does not exist; pass {option} with a file "
                              "written by workshop/fit_mood_model.py") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         raise ModelFileError(f"mood model {path} cannot be read ({exc}); regenerate it with "
                              "workshop/fit_mood_model.py") from None
 

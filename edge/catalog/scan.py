@@ -1,7 +1,6 @@
 """Indexes a music folder into the catalog, resumably: finished files are never analysed twice."""
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -12,6 +11,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import pandas as pd
 
+from moodbox import jsonio
 from moodbox.catalog.decode import DecodeError
 from moodbox.vocabulary import sniff_format
 from moodbox.catalog.features import MAX_ANALYSIS_S, START_FRACTION, AnalysisError, analyse
@@ -151,7 +151,7 @@ class ScanJournal:
     def _write(self, record: dict[str, Any]) -> None:
         if self._file is None:
             self._file = open(self.path, "a", encoding="utf-8")
-        self._file.write(json.dumps(record, default=str) + "\n")
+        self._file.write(jsonio.dumps(record, default=str) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 
@@ -171,8 +171,8 @@ class ScanJournal:
             return rows
         for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
+                record = jsonio.loads(line)
+            except ValueError:
                 continue          # a line cut short by a kill
             if record.get("event") == "row":
                 rows[record["row"]["path"]] = record["row"]
@@ -213,7 +213,7 @@ def _check_journal(path: Path) -> None:
     if k == files.FILE:
         try:
             first = files.read_head(path, 64 * 1024).split(b"\n", 1)[0]
-            record = json.loads(first) if first.strip() else {"event": "empty"}
+            record = jsonio.loads(first) if first.strip() else {"event": "empty"}
             ours = isinstance(record, dict) and "event" in record
         except (OSError, ValueError):
             ours = False

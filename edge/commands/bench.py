@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from moodbox import jsonio
+
 STAGES = ("decode", "grey_resize", "detect", "crop", "infer", "debounce")
 # Each face detector side by side, with its tuning steps (cumulative within a detector).
 _CAMERA = {"detect_width": 320, "camera_width": 320, "detect_every": 1, "flip": True}
@@ -198,7 +200,7 @@ def worker_main(argv: list[str], workers: dict = WORKERS, prog: str = "moodbox.c
     p.add_argument("--val", default=None)
     args = p.parse_args(argv)
     result = workers[args.kind](args)
-    print("BENCH-RESULT " + json.dumps(result), flush=True)
+    print("BENCH-RESULT " + jsonio.dumps(result), flush=True)
     return 0
 
 
@@ -300,7 +302,7 @@ def emit(report: dict, raw: dict, args: argparse.Namespace, as_markdown=None) ->
         plot_stages(raw, Path(args.plot))
         print(f"\nplot: {args.plot}")
     if args.json:
-        print(json.dumps(report))
+        print(jsonio.dumps(report))
     return 0
 
 

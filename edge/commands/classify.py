@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import random
 import sys
 from pathlib import Path
 
+from moodbox import jsonio
 from moodbox.vision.classifier import EmotionClassifier, ModelError
 from moodbox.config import EX_CONFIG, Config, ConfigError, find_config, load_config
 from moodbox.vocabulary import EMOTIONS
@@ -93,7 +93,7 @@ def classify_images(args: argparse.Namespace) -> int:
 
 def _emit(as_json: bool, record: dict) -> None:
     if as_json:
-        print(json.dumps(record, ensure_ascii=False), flush=True)
+        print(jsonio.dumps(record, ensure_ascii=False), flush=True)
         return
     if "error" in record:
         print(f"{record['image']}: error: {record['error']}")

@@ -5,30 +5,39 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
-from moodbox.config import EX_CONFIG, ConfigError, find_config
-
+# nothing heavy at module level: main() installs the signal handlers before the rest loads
 logger = logging.getLogger("moodbox")
 
 
 def setup_logging(level: str = "info", stream=None) -> None:
     """Log to stdout (the daemon) or stderr (tools whose stdout is data); under journald
     (JOURNAL_STREAM set) without our own timestamps."""
+    from moodbox.logsafe import EscapingFormatter
+
     fmt = ("%(levelname)s %(name)s: %(message)s" if os.environ.get("JOURNAL_STREAM")
            else "%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format=fmt,
-                        stream=stream or sys.stdout, force=True)
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(EscapingFormatter(fmt))  # a file name cannot forge a log line
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        handlers=[handler], force=True)
+
+
+EX_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from moodbox.audio.output import AudioFileError, AudioOutput, demo_fallback_file
+    from moodbox.config import EX_CONFIG, find_config
+    from moodbox.daemon import Daemon
     from moodbox.signals import Requests
 
-    requests = Requests()
-    requests.install()  # first: a SIGHUP/SIGTERM during start-up is honoured after it
-    from moodbox.audio.output import AudioFileError, AudioOutput, demo_fallback_file
-    from moodbox.daemon import Daemon
+    requests = args.requests or Requests()
+    requests.install()  # (main did, for `moodbox run`; this is for other callers)
 
     config_path = find_config(args.config)
     audio = AudioOutput(file=Path(args.audio_file) if args.audio_file else None,
@@ -54,6 +63,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from moodbox.commands.check import run_check
+    from moodbox.config import find_config
 
     return run_check(find_config(args.config))
 
@@ -150,16 +160,55 @@ def _version() -> str:
         return "(not installed)"
 
 
+def _early_requests(argv: list[str] | None):
+    """For `moodbox run`: stop and reload requests routed to flags before anything slow
+    loads (a SIGHUP in the first half second is then a reload, not a silent death)."""
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    if words[:1] != ["run"]:
+        return None
+    from moodbox.signals import Requests
+
+    requests = Requests()
+    requests.install()
+    return requests
+
+
 def main(argv: list[str] | None = None) -> int:
+    requests = _early_requests(argv)  # first thing
+    try:
+        return _main(argv, requests)
+    except KeyboardInterrupt:  # a Ctrl-C in any command but `run` (which stops cleanly)
+        print("interrupted", file=sys.stderr)
+        return EX_INTERRUPTED
+    finally:
+        if argv is None:  # the process's own entry point (not a caller passing argv)
+            _ignore_late_signals(requests is not None)
+
+
+def _ignore_late_signals(run: bool) -> None:
+    """The work is done: a Ctrl-C (or, for run, a SIGHUP) while the interpreter exits would
+    only replace the exit status with a death by signal, so it is ignored from here on."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if run and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
+def _main(argv: list[str] | None, requests) -> int:
+    from moodbox.config import EX_CONFIG, ConfigError
+    from moodbox.logsafe import EscapingStream
+
+    if not isinstance(sys.stdout, EscapingStream):  # tags and file names reach the terminal
+        sys.stdout, sys.stderr = EscapingStream(sys.stdout), EscapingStream(sys.stderr)
     args = build_parser().parse_args(argv)
+    args.requests = requests
     setup_logging(stream=sys.stdout if args.command == "run" else sys.stderr)
     try:
         return args.func(args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_CONFIG
-    except KeyboardInterrupt:
-        return 130
     except BrokenPipeError:
         return 0
 

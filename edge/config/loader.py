@@ -13,12 +13,15 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping, Union
 
-from moodbox import assets, files
+from moodbox import assets, files, jsonio
 from moodbox.config.defaults import merge_over_defaults, shipped_defaults
 from moodbox.config.schema import (NOT_KEYS, Config, ConfigError, PlaylistConfig, hhmm,
                                    parse_listen)
 from moodbox.config.schema import MqttConfig, topic_id
 from moodbox.vocabulary import MOODS
+
+
+MAX_UNKNOWN_SHOWN = 20  # unknown keys listed (with a hint) per section; the rest counted
 
 
 def _hint(key: str, options: typing.Iterable[str]) -> str:
@@ -52,14 +55,21 @@ class _Loader:
         fields = {f.name: f for f in dataclasses.fields(cls)
                   if f.name not in NOT_KEYS and not f.metadata.get("internal")}
         values = {}
+        unknown = 0
         for key, value in raw.items():
             key_path = f"{path}.{key}" if path else str(key)
             if key not in fields:
-                self.err(key_path, "unknown key" + _hint(str(key), fields))
+                unknown += 1
+                if unknown <= MAX_UNKNOWN_SHOWN:  # the hint is cheap; thousands of them are not
+                    self.err(key_path, "unknown key" + _hint(str(key)[:100], fields))
                 continue
             checked = self.value(hints[key], fields[key], value, key_path)
             if checked is not _INVALID:
                 values[key] = checked
+        if unknown > MAX_UNKNOWN_SHOWN:
+            self.err(path or "(top level)", f"... and {unknown - MAX_UNKNOWN_SHOWN} more unknown "
+                     f"keys (only the first {MAX_UNKNOWN_SHOWN} are listed); is this a moodbox "
+                     "config?")
         return cls(**values)
 
     def value(self, hint: Any, f: dataclasses.Field, value: Any, path: str) -> Any:
@@ -321,6 +331,24 @@ def _check_mpd(ld: _Loader, cfg: Config) -> None:
                    "it plays only with player.output: mpd")
 
 
+MIN_TOKEN_CHARS, MIN_TOKEN_DISTINCT = 16, 10
+
+
+def _token_problem(token: str) -> str:
+    """Why the page's token will not do ("" when it will): it must be long, varied (not
+    sixteen times "a") and plain ASCII without spaces (it travels in a Bearer header)."""
+    if len(token) < MIN_TOKEN_CHARS:
+        return (f"the page needs a token of {MIN_TOKEN_CHARS} characters or more when "
+                "web.enabled is true")
+    if not all("!" <= ch <= "~" for ch in token):
+        return ("the token must be plain ASCII letters, digits and punctuation, without spaces "
+                "(a browser cannot send anything else in its Authorization header)")
+    if len(set(token)) < MIN_TOKEN_DISTINCT:
+        return (f"the token is too easy to guess ({len(set(token))} different characters; "
+                f"at least {MIN_TOKEN_DISTINCT})")
+    return ""
+
+
 def _check_controls(ld: _Loader, cfg: Config) -> None:
     if cfg.control.socket and len(os.fsencode(str(_resolve(ld.base_dir, cfg.control.socket)))) > 107:
         ld.err("control.socket", "path is too long for a Unix socket (107 bytes at most)")
@@ -329,9 +357,11 @@ def _check_controls(ld: _Loader, cfg: Config) -> None:
         parse_listen(w.listen)
     except ValueError:
         ld.err("web.listen", f"must be HOST:PORT like 0.0.0.0:8080, got '{w.listen}'")
-    if w.enabled and len(w.token) < 16:
-        ld.err("web.token", "the page needs a token of 16 characters or more when web.enabled "
-               "is true; make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
+    if w.enabled:
+        problem = _token_problem(w.token)
+        if problem:
+            ld.err("web.token", f"{problem}; make one with: "
+                   "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'")
     b = cfg.buttons
     if b.enabled and b.skip == "" and b.pause == "" and b.camera == "":
         ld.err("buttons", "buttons.enabled is true but none of buttons.skip, buttons.pause, "
@@ -415,12 +445,16 @@ def load_config(path: str | Path) -> Config:
     text = _read_config_text(path)
     try:
         raw = yaml.load(text, Loader=_unique_keys_loader())  # noqa: S506 (a SafeLoader)
+    except RecursionError:
+        raise ConfigError([_TOO_DEEP], str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ConfigError([f"{where}invalid YAML ({problem}); check indentation and quoting"],
                           str(path)) from None
+    if jsonio.depth(raw, MAX_CONFIG_DEPTH) > MAX_CONFIG_DEPTH:
+        raise ConfigError([_TOO_DEEP], str(path))
     return _over_defaults(raw, path)
 
 
@@ -434,6 +468,9 @@ def _over_defaults(raw: Any, path: Path) -> Config:
     return dataclasses.replace(cfg, owned=merged.owned, adapted=merged.notes)
 
 
+MAX_CONFIG_DEPTH = 12  # sections, keys, lists of sources: a real config is 4 deep
+_TOO_DEEP = (f"nested more than {MAX_CONFIG_DEPTH} levels deep (or an alias that refers to "
+             "itself); a config is sections of keys: compare with the shipped config.yaml")
 MAX_CONFIG_BYTES = 1024 * 1024
 
 
@@ -468,11 +505,13 @@ def _read_config_text(path: Path) -> str:
 
 
 def _unique_keys_loader() -> type:
-    """yaml.SafeLoader that refuses a key given twice in one mapping (instead of silently
-    keeping the last value)."""
+    """yaml's safe loader (libyaml's C parser where PyYAML has it) that refuses a key given
+    twice in one mapping (instead of silently keeping the last value)."""
     import yaml
 
-    class UniqueKeyLoader(yaml.SafeLoader):
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: 4x faster
+
+    class UniqueKeyLoader(base):  # type: ignore[misc, valid-type]
         def construct_mapping(self, node, deep=False):  # type: ignore[override]
             seen: dict[Any, Any] = {}
             for key_node, _ in node.value:

@@ -159,7 +159,7 @@ class ControlConfig:
 
     enabled: bool = _opt(True)
     # "" = $RUNTIME_DIRECTORY/control.sock (systemd), else $XDG_RUNTIME_DIR/moodbox.sock,
-    # else /tmp/moodbox-UID.sock
+    # else /tmp/moodbox-UID/moodbox.sock (a private folder, mode 0700)
     socket: str = _opt("")
 
 

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from moodbox import files
+from moodbox import files, jsonio
+from moodbox.logsafe import escape
 from moodbox.control.socket import ControlClient, NoDaemon, default_socket_paths
 
 EX_OK, EX_FAILURE = 0, 1
@@ -27,15 +28,40 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command("pause", "pause the music")
     command("resume", "resume the music")
     command("volume", "set the volume (0..1, still capped by max_volume and quiet hours)"
-            ).add_argument("level", type=float, metavar="LEVEL")
+            ).add_argument("level", type=_level, metavar="LEVEL")
     h = command("hold", "play this playlist whatever the mood")
     h.add_argument("playlist", metavar="PLAYLIST")
-    h.add_argument("--minutes", type=float, default=None, metavar="M",
+    h.add_argument("--minutes", type=_minutes, default=None, metavar="M",
                    help="for M minutes (default: until `moodbox release`)")
     command("release", "end a hold; follow the mood again")
     command("camera", "the privacy switch: camera off (closed) or on; no argument shows it"
             ).add_argument("state", nargs="?", choices=("on", "off"), metavar="on|off",
                            help="off: close the camera (the music plays on); on: open it")
+
+
+def _minutes(text: str) -> float:
+    """--minutes, checked by the core's own rule (a usage error, one line)."""
+    from moodbox.control.core import ControlError, hold_minutes
+
+    try:
+        return hold_minutes(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of minutes") from None
+    except ControlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _level(text: str) -> float:
+    """A finite number (the daemon checks the range: its answer names max_volume)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text}")
+    return value
 
 
 def socket_paths(args: argparse.Namespace) -> list[Path]:
@@ -96,16 +122,26 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         reply = ask(socket_paths(args), request_for(args))
     except NoDaemon as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {escape(str(exc))}", file=sys.stderr)
         return EX_FAILURE
     if not reply.get("ok"):
-        print(f"error: {reply.get('error', 'the daemon refused')}", file=sys.stderr)
+        print(f"error: {escape(str(reply.get('error', 'the daemon refused'))[:500])}",
+              file=sys.stderr)
         return EX_FAILURE
-    status = reply.get("status") or {}
-    if args.command == "status":
-        print(json.dumps(status, indent=1) if args.json else summary(status))
-    else:
-        print(confirmation(args.command, reply, status))
+    status = reply.get("status")
+    if not isinstance(status, dict):  # every answer of the daemon's core carries its status
+        print("error: the answer has no status: not a moodbox daemon's; is something else "
+              "listening on the socket?", file=sys.stderr)
+        return EX_FAILURE
+    try:
+        text = (jsonio.dumps(status, indent=1) if args.json else summary(status)
+                ) if args.command == "status" else confirmation(args.command, _escaped(reply),
+                                                                _escaped(status))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        print(f"error: the daemon's answer could not be read ({type(exc).__name__}: {exc}); "
+              "is something else listening on the socket?", file=sys.stderr)
+        return EX_FAILURE
+    print(text)
     return EX_OK
 
 
@@ -129,6 +165,17 @@ def confirmation(command: str, reply: dict, status: dict) -> str:
     return {"pause": "paused", "resume": "resumed"}.get(command, "done")
 
 
+def _escaped(obj: Any) -> Any:
+    """Every string in a reply with its control characters written out."""
+    if isinstance(obj, str):
+        return escape(obj)
+    if isinstance(obj, dict):
+        return {k: _escaped(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_escaped(v) for v in obj]
+    return obj
+
+
 def _ago(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s ago"
@@ -138,7 +185,9 @@ def _ago(seconds: float) -> str:
 
 
 def summary(s: dict) -> str:
-    """A short readable summary of a status snapshot."""
+    """A short readable summary of a status snapshot (every name and tag escaped: a
+    title's escape sequence or newline never reaches the terminal raw)."""
+    s = _escaped(s)
     track = s.get("track")
     if track:
         tags = " - ".join(t for t in (track.get("artist"), track.get("title"), track.get("album"))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from concurrent.futures import TimeoutError as FutureTimeout  # TimeoutError itself from 3.11
 from dataclasses import dataclass
@@ -19,10 +20,23 @@ PlayerCommand = Callable[[PlaylistPlayer, float], T]
 
 COMMANDS = ("status", "skip", "pause", "resume", "volume", "hold", "release", "camera")
 CAMERA_APPLY_S = 4.0  # the main loop closes or opens the camera within this (the CLI waits 5 s)
+MAX_HOLD_MINUTES = 7 * 24 * 60  # a week; for longer, hold until `moodbox release`
 
 
 class ControlError(Exception):
     """A command that cannot be done (unknown playlist, volume out of range, ...)."""
+
+
+def hold_minutes(minutes: Any) -> float | None:
+    """The one check of a hold's length, for every front end: None (until release) or a
+    finite number of minutes above 0 and at most MAX_HOLD_MINUTES; else ControlError."""
+    if minutes is None:
+        return None
+    if (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
+            or not math.isfinite(minutes) or not 0 < minutes <= MAX_HOLD_MINUTES):
+        raise ControlError(f"minutes must be a number above 0 and at most {MAX_HOLD_MINUTES} "
+                           f"(a week), got {minutes!r}; leave it out to hold until release")
+    return float(minutes)
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,8 @@ class ControlCore:
         return paused
 
     def volume(self, level: Any) -> dict:
-        if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 <= level <= 1.0:
+        if (isinstance(level, bool) or not isinstance(level, (int, float))
+                or not math.isfinite(level) or not 0.0 <= level <= 1.0):
             raise ControlError(f"volume must be a number from 0 to 1, got {level!r}")
         self._run(lambda p, now: p.set_owner_volume(float(level)))
         cap = self._max_volume()
@@ -129,10 +144,8 @@ class ControlCore:
         names = sorted(self._playlists())
         if not isinstance(playlist, str) or playlist not in names:
             raise ControlError(f"no playlist {playlist!r}; playlists: {', '.join(names)}")
-        if minutes is not None and (isinstance(minutes, bool) or not isinstance(minutes, (int, float))
-                                    or minutes <= 0):
-            raise ControlError(f"minutes must be a positive number, got {minutes!r}")
-        seconds = None if minutes is None else float(minutes) * 60.0
+        minutes = hold_minutes(minutes)
+        seconds = None if minutes is None else minutes * 60.0
         self._run(lambda p, now: p.hold_playlist(playlist, None if seconds is None else now + seconds, now))
         logger.info("owner: hold %s %s", playlist,
                     "until release" if minutes is None else f"for {minutes:g} min")

@@ -1,13 +1,13 @@
 """Learns from skips: a track skipped in a mood plays less often in that mood."""
 from __future__ import annotations
 
-import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Mapping
 
-from moodbox import files
+from moodbox import files, jsonio
 
 logger = logging.getLogger(__name__)
 
@@ -97,36 +97,46 @@ class SkipStore:
 
     def load(self) -> SkipLearner:
         try:
-            learner = SkipLearner.from_dict(json.loads(
+            learner = SkipLearner.from_dict(jsonio.loads(
                 files.read_bounded(self.path, 4 * 1024 * 1024).decode("utf-8")))
         except FileNotFoundError:
             logger.info("no learned skips yet (%s)", self.path)
             return SkipLearner()
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            logger.warning("ignoring the learned skips in %s (%s); starting afresh", self.path, exc)
+        except OSError as exc:
+            logger.warning("ignoring the learned skips in %s (%s); starting afresh", self.path,
+                           files.problem(exc))
+            return SkipLearner()
+        except ValueError as exc:  # UnicodeDecodeError too
+            logger.warning("ignoring the learned skips in %s (%s); %s; starting afresh",
+                           self.path, str(exc)[:200], self._set_aside())
             return SkipLearner()
         logger.info("learned skips from %s: %s", self.path, describe(learner.played_less()) or "none")
         return learner
+
+    def _set_aside(self) -> str:
+        """Rename a broken state file to NAME.bad-TIMESTAMP (never deleted: the owner may
+        want it); says what happened."""
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        aside = self.path.with_name(f"{self.path.name}.bad-{stamp}")
+        n = 1
+        while files.kind(aside) != files.MISSING or aside.is_symlink():  # never replace one
+            aside, n = self.path.with_name(f"{self.path.name}.bad-{stamp}-{n}"), n + 1
+        try:
+            os.rename(self.path, aside)
+        except OSError as exc:
+            return f"could not set it aside ({exc.strerror or exc})"
+        return f"kept as {aside.name}"
 
     def save(self, learner: SkipLearner) -> None:
         """Write if anything changed; an error is logged, never raised (music plays on)."""
         if not learner.dirty:
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump(learner.to_dict(), f, indent=1)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
+            files.atomic_write(self.path, jsonio.dumps(learner.to_dict(), indent=1).encode())
             learner.dirty = False
         except OSError as exc:
             logger.warning("cannot save the learned skips to %s (%s)", self.path, exc.strerror or exc)
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
 
 
 def describe(played_less: Mapping[str, int]) -> str:

@@ -20,19 +20,68 @@ import time
 from pathlib import Path
 from typing import Any
 
+from moodbox import jsonio
 from moodbox.config import ControlConfig
+from moodbox.control.bounded import BoundedThreadingMixIn
 from moodbox.control.core import ControlCore
+from moodbox.limits import SOCKET_CONNECTIONS
 
 logger = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
 SOCKET_MODE = 0o660  # the service user and the moodbox group
+BUSY = jsonio.dumps({"ok": False, "error": "the daemon is busy (too many connections); "
+                                         "try again"}).encode() + b"\n"
+
+
+def private_dir() -> Path:
+    """The fallback socket's folder: $TMPDIR/moodbox-UID, else /tmp/moodbox-UID; mode 0700.
+    (Not tempfile.gettempdir(): that probes by writing a file, and the box writes nothing.)"""
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"moodbox-{os.getuid()}"
+
+
+class UnsafeSocket(OSError):
+    """A socket path another user could have put there; `strerror` says why."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(errno.EPERM, reason, str(path))
+
+
+def check_private_dir(folder: Path, make: bool = False) -> None:
+    """UnsafeSocket unless `folder` is a real folder (not a symlink) owned by this user
+    with no access for anyone else; `make` creates it (0700) first when it is missing."""
+    if make:
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+    st = os.lstat(folder)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise UnsafeSocket(folder, f"{folder} is not a folder (a symlink or a file); remove it")
+    if st.st_uid != os.getuid():
+        raise UnsafeSocket(folder, f"{folder} belongs to uid {st.st_uid}, not to you (uid "
+                                   f"{os.getuid()}); another user may be squatting it: remove it")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        raise UnsafeSocket(folder, f"{folder} is open to other users (mode {stat.S_IMODE(st.st_mode):04o}); "
+                                   "chmod 700 it or remove it")
+
+
+def untrusted_reason(sock: os.stat_result, folder: os.stat_result, uid: int) -> str:
+    """Why a socket may not be moodbox's ("" when it may): it must belong to this user or
+    root, or sit in a folder that only its owner (or root) can write to (the service's
+    /run/moodbox, owned by the moodbox user)."""
+    if sock.st_uid in (uid, 0):
+        return ""
+    if folder.st_uid in (sock.st_uid, 0) and not stat.S_IMODE(folder.st_mode) & 0o022:
+        return ""
+    return (f"it belongs to uid {sock.st_uid} and sits in a folder others can write to, so "
+            "another user may have put it there; not trusting it")
 
 
 def default_socket_paths() -> list[Path]:
     """Where the socket is when control.socket is empty, first choice first: systemd's
     RuntimeDirectory ($RUNTIME_DIRECTORY, /run/moodbox under the service), else
-    $XDG_RUNTIME_DIR/moodbox.sock, else /tmp/moodbox-UID.sock."""
+    $XDG_RUNTIME_DIR/moodbox.sock, else /tmp/moodbox-UID/moodbox.sock (a private folder)."""
     paths = []
     runtime = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
     if runtime:
@@ -41,7 +90,7 @@ def default_socket_paths() -> list[Path]:
     xdg = os.environ.get("XDG_RUNTIME_DIR")
     if xdg:
         paths.append(Path(xdg) / "moodbox.sock")
-    paths.append(Path(f"/tmp/moodbox-{os.getuid()}.sock"))
+    paths.append(private_dir() / "moodbox.sock")
     return paths
 
 
@@ -53,7 +102,7 @@ def server_socket_path(cfg: ControlConfig) -> Path:
     if runtime:
         return Path(runtime) / "control.sock"
     xdg = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(xdg) / "moodbox.sock" if xdg else Path(f"/tmp/moodbox-{os.getuid()}.sock")
+    return Path(xdg) / "moodbox.sock" if xdg else private_dir() / "moodbox.sock"
 
 
 class _Handler(socketserver.StreamRequestHandler):
@@ -72,9 +121,10 @@ class _Handler(socketserver.StreamRequestHandler):
                 self._send({"ok": False, "error": "request too long"})
                 return
             try:
-                request = json.loads(line)
-            except ValueError:
-                reply = {"ok": False, "error": "not JSON; send one JSON object per line"}
+                request = jsonio.loads(line)
+            except ValueError as exc:
+                why = "" if isinstance(exc, json.JSONDecodeError) else f" ({_first_line(exc)})"
+                reply = {"ok": False, "error": f"not JSON{why}; send one JSON object per line"}
             else:
                 reply = core.handle(request if isinstance(request, dict) else {}, time.monotonic())
             if not self._send(reply):
@@ -82,16 +132,27 @@ class _Handler(socketserver.StreamRequestHandler):
 
     def _send(self, reply: dict) -> bool:
         try:
-            self.wfile.write(json.dumps(reply).encode() + b"\n")
+            self.wfile.write(jsonio.dumps(reply).encode() + b"\n")
             self.wfile.flush()
             return True
         except OSError:
             return False
 
 
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+class _Server(BoundedThreadingMixIn, socketserver.UnixStreamServer):
     allow_reuse_address = False
+    max_connections = SOCKET_CONNECTIONS
+    what = "control socket"
+
+    def refuse(self, request: socket.socket) -> None:
+        try:
+            request.send(BUSY, socket.MSG_DONTWAIT)
+        except OSError:
+            pass
 
 
 class ControlSocket:
@@ -107,6 +168,8 @@ class ControlSocket:
     def start(self) -> bool:
         """Listen; False (logged) when the socket cannot be had. The box plays on."""
         try:
+            if self.path.parent == private_dir():
+                check_private_dir(self.path.parent, make=True)
             if self.path.exists() or self.path.is_symlink():
                 if not self._remove_stale():
                     return False
@@ -169,7 +232,23 @@ class ControlClient:
         self.path = path
         self.timeout = timeout
 
+    def _check_owner(self) -> None:
+        """NoDaemon when the socket (or the private fallback folder) may be someone else's."""
+        try:
+            if self.path.parent == private_dir():
+                check_private_dir(self.path.parent)
+            reason = untrusted_reason(os.stat(self.path), os.stat(self.path.parent), os.getuid())
+        except FileNotFoundError:
+            return  # connect() says "no daemon"
+        except UnsafeSocket as exc:
+            raise NoDaemon(f"not using {self.path}: {exc.strerror}") from None
+        except OSError:
+            return  # cannot look: connect() reports it
+        if reason:
+            raise NoDaemon(f"not using {self.path}: {reason}")
+
     def request(self, request: dict[str, Any]) -> dict:
+        self._check_owner()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(self.timeout)
         try:
@@ -192,7 +271,7 @@ class ControlClient:
                            f"({exc.strerror or exc})") from None
         try:
             with sock, sock.makefile("rwb") as f:
-                f.write(json.dumps(request).encode() + b"\n")
+                f.write(jsonio.dumps(request).encode() + b"\n")
                 f.flush()
                 line = f.readline(MAX_LINE * 4)
         except socket.timeout:
@@ -204,4 +283,12 @@ class ControlClient:
         if not line:
             raise NoDaemon(f"the moodbox daemon on {self.path} closed the connection without "
                            "an answer")
-        return json.loads(line)
+        try:
+            reply = jsonio.loads(line)
+        except ValueError as exc:
+            reply = exc
+        if not isinstance(reply, dict):
+            why = _first_line(reply) if isinstance(reply, Exception) else "not a JSON object"
+            raise NoDaemon(f"the answer on {self.path} is not a moodbox reply ({why}); is "
+                           "something else listening there?")
+        return reply

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import socket
@@ -26,19 +25,27 @@ import threading
 import time
 from http import HTTPStatus
 from http.cookies import SimpleCookie
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from moodbox import jsonio
 from moodbox.config import WebConfig, parse_listen
+from moodbox.control.bounded import BoundedThreadingMixIn
 from moodbox.control.core import ControlCore
+from moodbox.limits import PAGE_CONNECTIONS
+from moodbox.logsafe import Throttle
 
 logger = logging.getLogger(__name__)
 
 COOKIE = "moodbox_session"
 PAGE_HEADER = "X-Moodbox-Page"
 MAX_BODY = 4096
+REQUEST_S = 10.0  # one connection, one request: all of it within this time, else cut off
+BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Connection: close\r\nRetry-After: 5\r\n\r\nbusy\n")
+MAX_SESSIONS = 32
 SESSION_S = 30 * 24 * 3600.0
 COMMANDS = ("skip", "pause", "resume", "release", "volume", "hold", "camera")
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -123,28 +130,49 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "moodbox"
     sys_version = ""
     protocol_version = "HTTP/1.1"
-    timeout = 20
+    default_request_version = "HTTP/1.0"  # a garbage request line still gets a status line
+    timeout = REQUEST_S  # each read of the request; the server cuts the whole at REQUEST_S
 
     @property
     def app(self) -> WebApp:
         return self.server.app  # type: ignore[attr-defined]
 
     def log_message(self, fmt: str, *args: Any) -> None:  # never log query strings (tokens)
-        logger.debug("web %s %s", self.command, urlsplit(self.path).path)
+        path = (getattr(self, "path", "") or "").split("?", 1)[0][:200]
+        logger.debug("web %s %s", getattr(self, "command", None) or "-", path)
+
+    def log_error(self, fmt: str, *args: Any) -> None:
+        """Timeouts and the like: debug only (bad requests are noted by send_error)."""
+        logger.debug("web: " + fmt, *args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A malformed request: one line of JSON (the standard library's is an HTML page),
+        and at most one log line a minute for all of them."""
+        text = message or HTTPStatus(code).phrase
+        held = self.server.bad_requests.ready(time.monotonic())  # type: ignore[attr-defined]
+        if held is not None:
+            logger.warning("phone page: bad request from %s (%d %r); %d more since the last "
+                           "line", self.client_address[0], code, text[:100], held)
+        self.close_connection = True
+        try:
+            self._json(code, {"ok": False, "error": text})
+        except OSError:
+            pass
 
     # --- responses --------------------------------------------------------------
     def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")  # one request per connection: bounded time
         for k, v in {**SECURITY_HEADERS, **(extra or {})}.items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "command", None) != "HEAD":
             self.wfile.write(body)
 
     def _json(self, status: int, obj: dict) -> None:
-        self._send(status, json.dumps(obj).encode(), "application/json")
+        self._send(status, jsonio.dumps(obj).encode(), "application/json")
 
     def _unauthorized(self) -> None:
         self._json(HTTPStatus.UNAUTHORIZED, {"ok": False, "error": "token required"})
@@ -160,8 +188,18 @@ class _Handler(BaseHTTPRequestHandler):
             "Set-Cookie": f"{COOKIE}={sid}; HttpOnly; SameSite=Strict; Path=/; Max-Age={int(SESSION_S)}"})
 
     # --- routes -------------------------------------------------------------------
+    def _target(self) -> Any:
+        """The request's URL split, or None after a 400 (urlsplit refuses e.g. "//[x")."""
+        try:
+            return urlsplit(self.path)
+        except ValueError:
+            self.send_error(HTTPStatus.BAD_REQUEST, "not a valid request target")
+            return None
+
     def do_GET(self) -> None:
-        url = urlsplit(self.path)
+        url = self._target()
+        if url is None:
+            return
         if url.path == "/" and url.query:
             token = parse_qs(url.query).get("token", [""])[0]
             if self.app.token_ok(token):
@@ -179,8 +217,14 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def do_POST(self) -> None:
-        url = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        url = self._target()
+        if url is None:
+            return
+        given = (self.headers.get("Content-Length") or "0").strip()
+        if not (given.isascii() and given.isdigit()):
+            return self.send_error(HTTPStatus.BAD_REQUEST, "Content-Length must be a whole "
+                                   "number of bytes")
+        length = int(given)
         if length > MAX_BODY:
             self.close_connection = True
             return self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"ok": False, "error": "too large"})
@@ -196,17 +240,27 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.app.authorized(self.headers, time.monotonic(), changes=True):
             return self._unauthorized()
         try:
-            args = json.loads(body) if body.strip() else {}
-        except ValueError:
-            args = None
+            args = jsonio.loads(body) if body.strip() else {}
+        except ValueError as exc:
+            return self._json(HTTPStatus.BAD_REQUEST, {
+                "ok": False, "error": f"body must be a JSON object ({str(exc)[:200]})"})
         if not isinstance(args, dict):
             return self._json(HTTPStatus.BAD_REQUEST, {"ok": False, "error": "body must be a JSON object"})
         reply = self.app.core.handle({**args, "cmd": name}, time.monotonic())
         self._json(HTTPStatus.OK if reply.get("ok") else HTTPStatus.BAD_REQUEST, reply)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(BoundedThreadingMixIn, HTTPServer):
+    max_connections = PAGE_CONNECTIONS
+    request_s = REQUEST_S
+    what = "phone page"
+    bad_requests = Throttle(60.0)  # replaced per server in WebPage.start
+
+    def refuse(self, request: socket.socket) -> None:
+        try:
+            request.send(BUSY, socket.MSG_DONTWAIT)
+        except OSError:
+            pass
 
 
 class _Server6(_Server):
@@ -231,6 +285,7 @@ class WebPage:
                          exc.strerror or exc)
             return False
         server.app = self.app  # type: ignore[attr-defined]
+        server.bad_requests = Throttle(60.0)
         self._server = server
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5},
                          name="web", daemon=True).start()

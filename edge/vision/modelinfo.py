@@ -1,12 +1,12 @@
 """What a model expects: class names, input size and pixel scaling (the model sidecar)."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from moodbox import jsonio
 from moodbox import files
 
 from moodbox.vocabulary import EMOTIONS as FER_CLASSES
@@ -48,7 +48,7 @@ def write_sidecar(model_path: str | Path, info: ModelInfo) -> Path:
     path = sidecar_path(model_path)
     data = asdict(info)
     data["classes"] = list(info.classes)
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(jsonio.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return path
 
 
@@ -62,7 +62,7 @@ def read_sidecar(model_path: str | Path) -> ModelInfo | None:
     if k == files.MISSING:
         return None
     try:
-        data = json.loads(files.read_bounded(path, 1024 * 1024).decode("utf-8"))
+        data = jsonio.loads(files.read_bounded(path, 1024 * 1024).decode("utf-8"))
         return ModelInfo(classes=tuple(data["classes"]), input_size=int(data["input_size"]),
                          scale=str(data["scale"]), extra=dict(data.get("extra", {})))
     except OSError as exc:

@@ -145,7 +145,7 @@ def test_empty_playlist_falls_back_then_goes_quiet(tmp_path, caplog):
     player2.set_mood("sad", t)
     run(player2, fake2, t, 3.0)
     assert player2.state == "quiet" and fake2.played == []
-    assert sum("staying quiet" in r.message for r in caplog.records) == 1
+    assert sum("nothing playable in playlist" in r.message for r in caplog.records) == 1
 
 
 @pytest.mark.parametrize("action,expect", [("keep", "playing"), ("lower", "playing"),
@@ -310,3 +310,46 @@ def test_disk_capture_respects_away_lower(tmp_path, monkeypatch):
     loud = np.median(env[(env > 0.01)][:10])
     quiet = np.median(env[-8:])
     assert 0.15 < quiet / loud < 0.35
+
+
+def test_the_player_recovers_by_itself_when_files_open_again(tmp_path, monkeypatch, caplog):
+    """Hostile review, finding 1: while the process has no free file descriptor (EMFILE,
+    injected by lowering this process's limit to its lowest free fd), every track fails
+    to open and the player goes quiet; once files open again it plays within
+    QUIET_RETRY_S, with no reload and no change to the playlists (the real pygame backend
+    on SDL's disk driver)."""
+    import logging
+    import resource
+
+    caplog.set_level(logging.INFO, "moodbox.audio.player")
+    monkeypatch.setenv("SDL_AUDIODRIVER", "disk")
+    monkeypatch.setenv("SDL_DISKAUDIOFILE", str(tmp_path / "out.raw"))
+    spec = {"favourites": [("f1.wav", 300)], "upbeat": [("u1.wav", 880), ("u2.wav", 660)],
+            "calm": [("c1.wav", 440)]}
+    player, _ = make_player(tmp_path, spec, backend=PygameBackend(driver="disk"), fade_ms=100)
+    player.tick(time.monotonic(), NOON)
+    assert player.device_open and player.state == "playing"  # the default playlist
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    lowest_free = os.open(os.devnull, os.O_RDONLY)
+    os.close(lowest_free)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lowest_free, hard))  # no new fd at all
+    try:
+        player.set_mood("happy", time.monotonic())  # fades out, then opens the next track
+        end = time.monotonic() + 5
+        while player.state not in ("quiet", "playing") and time.monotonic() < end:
+            player.tick(time.monotonic(), NOON)
+            time.sleep(0.02)
+        assert player.state == "quiet" and player.track is None
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    t0 = t = time.monotonic()
+    while t < t0 + PlaylistPlayer.QUIET_RETRY_S - 1:
+        t += 0.5
+        player.tick(t, NOON)
+    assert player.state == "quiet"  # not a busy loop: it waits for the next try
+    player.tick(t0 + PlaylistPlayer.QUIET_RETRY_S + 0.1, NOON)
+    try:
+        assert player.state == "playing" and player.playlist == "upbeat"
+        assert any("play again" in r.message for r in caplog.records)
+    finally:
+        player.shutdown(0, time.monotonic())

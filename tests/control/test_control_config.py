@@ -35,7 +35,7 @@ def test_errors_name_their_keys(tmp_path):
 
 def test_pins_and_listen(tmp_path):
     cfg = load(tmp_path, buttons={"enabled": True, "skip": 17, "pause": "GPIO27"},
-               web={"enabled": True, "token": "t" * 16, "listen": "127.0.0.1:9000"})
+               web={"enabled": True, "token": "0123456789abcdef", "listen": "127.0.0.1:9000"})
     assert cfg.buttons.skip == 17 and cfg.buttons.pause == "GPIO27"
     assert parse_listen(cfg.web.listen) == ("127.0.0.1", 9000)
     assert parse_listen("[::]:80") == ("::", 80)
