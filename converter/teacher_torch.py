@@ -151,11 +151,21 @@ def lr_at(epoch_float: float, peak: float, warmup: float, epochs: int) -> float:
 
 
 def _atomic_save(obj, path: Path) -> None:
+    """torch.save all or nothing, through a temporary file made exclusively beside `path`
+    (never through a symlink planted at a guessed name)."""
+    import os
+    import tempfile
+
     import torch
 
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def train(args) -> int:

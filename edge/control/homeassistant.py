@@ -20,6 +20,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from moodbox import jsonio
+
 ONLINE, OFFLINE = "online", "offline"
 NONE = "none"          # no emotion, playlist, track or hold
 ON, OFF, PRESS = "ON", "OFF", "PRESS"
@@ -123,7 +125,7 @@ def discovery_configs(topics: Topics, name: str, status: Mapping[str, Any],
         if e.command:
             cfg["command_topic"] = topics.command(e.key)
         cfg.update(_component_keys(e, status))
-        out[topics.config(e)] = json.dumps(cfg, sort_keys=True)
+        out[topics.config(e)] = jsonio.dumps(cfg, sort_keys=True)
     return out
 
 
@@ -214,9 +216,11 @@ def _number(text: str) -> Any:
 def request_from_json(payload: str) -> dict[str, Any]:
     """The JSON command topic: one request object, as one line on the control socket."""
     try:
-        request = json.loads(payload)
-    except ValueError:
+        request = jsonio.loads(payload)  # depth-bounded, no NaN/Infinity
+    except json.JSONDecodeError:
         raise BadPayload('not JSON; send one object such as {"cmd": "skip"}') from None
+    except ValueError as exc:  # nested too deeply, NaN or Infinity
+        raise BadPayload(f'{exc}; send one object such as {{"cmd": "skip"}}') from None
     if not isinstance(request, dict):
         raise BadPayload('must be a JSON object such as {"cmd": "skip"}')
     return request

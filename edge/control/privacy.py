@@ -1,13 +1,12 @@
 """The privacy switch: the owner turns the camera off (closed) or on; kept across restarts."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from pathlib import Path
 
-from moodbox import files
+from moodbox import files, jsonio
 from moodbox.control.learning import state_directory
 
 logger = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ class PrivacyStore:
     def load(self) -> bool:
         """True when the camera is to stay off."""
         try:
-            data = json.loads(files.read_bounded(self.path, 4096).decode("utf-8"))
+            data = jsonio.loads(files.read_bounded(self.path, 4096).decode("utf-8"))
         except FileNotFoundError:
             return False
         except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -44,7 +43,7 @@ class PrivacyStore:
     def save(self, off: bool) -> bool:
         """Write the choice; False (logged) when the state directory cannot be written."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        body = json.dumps({"version": 1, "camera": OFF if off else ON}).encode() + b"\n"
+        body = jsonio.dumps({"version": 1, "camera": OFF if off else ON}).encode() + b"\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             try:

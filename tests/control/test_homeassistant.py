@@ -225,3 +225,14 @@ def test_a_ca_file_that_is_no_certificate_is_one_line_at_start(tmp_path, rig, ca
         assert MqttFrontEnd(cfg, rig[0], 0.7).start() is False
     assert "is not a CA certificate file" in caplog.text and "give a PEM file" in caplog.text
     assert len(caplog.records) == 1
+
+
+def test_a_deep_or_non_finite_json_command_is_a_bad_payload_not_a_crash():
+    """The JSON command topic is outside input: bounded like the socket's (hostile review 4)."""
+    from moodbox.control.homeassistant import BadPayload, request_from_json
+
+    for payload, words in (("[" * 5000, "nested too deeply"), ('{"cmd": "volume", "level": NaN}', "NaN"),
+                           ("skip", "not JSON")):
+        with pytest.raises(BadPayload) as info:
+            request_from_json(payload)
+        assert words in str(info.value) and "\n" not in str(info.value)

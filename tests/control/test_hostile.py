@@ -654,6 +654,11 @@ def test_an_early_ctrl_c_is_one_line_and_exit_130(tmp_path, delay):
     r = _spawn_and_signal(["status", "--socket", str(tmp_path / "none.sock")], signal.SIGINT, delay)
     if r.returncode == 1:  # it had already finished (a fast machine): nothing to interrupt
         pytest.skip("the command ended before the signal")
+    assert "Traceback" not in r.stderr, r.stderr
+    if r.returncode == -signal.SIGINT and not r.stderr.strip():
+        # a loaded machine: the signal came while the interpreter itself was still starting,
+        # before moodbox's code ran; Python's own default then ends it quietly, as it should
+        return
     assert r.returncode == 130 and r.stderr.strip() == "interrupted", (r.returncode, r.stderr)
 
 
