@@ -185,7 +185,7 @@ def test_skip_pause_resume_hold_and_release_through_the_control_core(server, mus
     assert status["track"]["path"].endswith("calm.wav") and status["waiting"] is None
     assert core.handle({"cmd": "release"}, time.monotonic())["ok"]
     assert wait(lambda: mpd_status(server)["file"].startswith("upbeat/"))
-    assert t.status().state == "playing"
+    assert wait(lambda: t.status().state == "playing")  # once its fade back in has ended
 
 
 def test_another_client_choosing_music_is_respected_until_release(server, music, threads):
