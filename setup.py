@@ -80,7 +80,7 @@ setup(
         "mqtt": MQTT,
         # player.output: mpd (MPD, Mopidy-MPD, Volumio, moOde); on the Pi also apt's python3-mpd
         "mpd": [MPD_CLIENT],
-        "test": ["pytest>=7", "gpiozero>=2.0", MPD_CLIENT] + MQTT + DEMO + CATALOG,
+        "test": ["pytest>=7", "pytest-xdist>=3", "gpiozero>=2.0", MPD_CLIENT] + MQTT + DEMO + CATALOG,
         # fer==25.10.3 itself is installed with --no-deps by workshop/bench.sh: its
         # declared dependencies (facenet-pytorch, opencv-contrib-python) would pull
         # torch and a second, conflicting cv2; it runs on TensorFlow and OpenCV 4.
