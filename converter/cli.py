@@ -23,8 +23,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                       seed=args.seed, scale=args.scale, threads=args.threads,
                       warmup_epochs=args.warmup_epochs, init_from=args.init_from or "",
                       teacher_labels=args.teacher_labels or "",
-                      distill_weight=args.distill_weight if args.teacher_labels else 0.0,
-                      temperature=args.temperature)
+                      distill_weight=args.distill_weight
+                      if args.teacher_labels or args.online_teachers else 0.0,
+                      temperature=args.temperature, augment=args.augment, mix=args.mix,
+                      mix_prob=args.mix_prob, mix_alpha=args.mix_alpha,
+                      ferplus=args.ferplus or "", ferplus_weight=args.ferplus_weight,
+                      online_teachers=tuple(args.online_teachers or ()),
+                      precision=args.precision)
     train_set, val_set = load_npz(args.train), load_npz(args.val)
     state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
     logger.info("best val accuracy %.4f at epoch %d; model in %s",
@@ -88,7 +93,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result = evaluate_path(Path(args.model), Path(args.data), threads=args.threads,
                            exclude_duplicates_of=Path(args.exclude_duplicates_of)
                            if args.exclude_duplicates_of else None,
-                           input_size=args.input_size, scale=args.scale)
+                           input_size=args.input_size, scale=args.scale,
+                           sfew=Path(args.sfew) if args.sfew else None,
+                           sfew_split=args.sfew_split)
     if args.plot:
         from moodbox.converter.evaluate import plot_confusion
         plot_confusion(result, Path(args.plot))
@@ -129,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "true labels + A * T^2 * KL(teacher_T || student_T)")
     t.add_argument("--temperature", type=float, default=3.0, metavar="T",
                    help="with --teacher-labels: softening temperature")
+    t.add_argument("--augment", choices=["classic", "camera"], default="classic",
+                   help="classic: flip, rotation, zoom, shift, brightness, erase (TensorFlow); "
+                        "camera: crop scale 0.8-1.2, shift 20%%, aspect 0.8-1.25, low light and "
+                        "gamma, blur, sensor noise, JPEG, occlusion (converter/augment.py), with "
+                        "a data order that a resumed run repeats exactly")
+    t.add_argument("--mix", choices=["none", "mixup", "cutmix"], default="none",
+                   help="with --augment camera: mix pairs of faces and their targets")
+    t.add_argument("--mix-prob", type=float, default=0.5, help="share of batches mixed")
+    t.add_argument("--mix-alpha", type=float, default=0.2, help="Beta(alpha, alpha) of the mix")
+    t.add_argument("--ferplus", default=None, metavar="NPZ",
+                   help="with --augment camera: FER+ crowd votes for the --train faces "
+                        "(ferplus_train.npz), blended into the targets")
+    t.add_argument("--ferplus-weight", type=float, default=0.5, metavar="W",
+                   help="target = (1-W) * one-hot label + W * FER+ vote share over the classes")
+    t.add_argument("--online-teachers", nargs="+", default=None, metavar="MODEL",
+                   help="with --augment camera: float Keras teachers scored on every augmented "
+                        "(and mixed) batch, so the student distils from the view it sees "
+                        "(--distill-weight, --temperature as with --teacher-labels)")
+    t.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
+                   help="Keras precision policy while training (see `bench-train`); the saved "
+                        "model is float32 either way")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("average", help="average checkpoints' weights (SWA), recompute batch norm")
@@ -182,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "images in this NPZ (e.g. the training set)")
     e.add_argument("--input-size", type=int, default=None)
     e.add_argument("--scale", choices=["unit", "symmetric"], default=None)
+    e.add_argument("--sfew", default=None, metavar="DIR",
+                   help="also score the faces of this SFEW 2.0 folder (labels.json, train/, "
+                        "val/: film crops, another domain), whole crop to grey 48x48")
+    e.add_argument("--sfew-split", choices=["all", "train", "val"], default="all")
     e.set_defaults(func=cmd_evaluate)
 
     from moodbox.converter import bench
@@ -220,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     ud.add_argument("shards", nargs="+", help="every shard-K.npz of the pack")
     ud.add_argument("--into", required=True, help="folder for the rebuilt NPZ files")
     ud.set_defaults(func=cmd_unpack_data)
+
+    from moodbox.converter import trainbench
+    bt = sub.add_parser("bench-train", help="CPU-ms per training step: float32 against Keras' "
+                                            "mixed_bfloat16 policy")
+    trainbench.add_arguments(bt)
+    bt.set_defaults(func=trainbench.run_bench_train)
     return p
 
 

@@ -18,6 +18,7 @@ class Metrics:
     per_class: dict[str, dict[str, float]]
     confusion: list[list[int]]
     n: int
+    balanced_accuracy: float = 0.0  # mean recall over the classes present (macro recall)
 
 
 def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, ...]) -> Metrics:
@@ -34,8 +35,40 @@ def compute_metrics(y_true: np.ndarray, y_pred: np.ndarray, classes: tuple[str, 
         per_class[name] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
                            "f1": round(float(f1), 4), "support": int(cm[i, :].sum())}
     n = int(len(y_true))
+    present = cm.sum(axis=1) > 0
+    balanced = float(np.mean(np.diag(cm)[present] / cm.sum(axis=1)[present])) if n else 0.0
     return Metrics(accuracy=float(np.trace(cm) / n) if n else 0.0, macro_f1=float(np.mean(f1s)),
-                   per_class=per_class, confusion=cm.tolist(), n=n)
+                   per_class=per_class, confusion=cm.tolist(), n=n, balanced_accuracy=balanced)
+
+
+def recall_by_class(m: Metrics) -> dict[str, float]:
+    return {name: row["recall"] for name, row in m.per_class.items()}
+
+
+@dataclass
+class CrossDomain:
+    """The same model on faces from elsewhere (SFEW film crops), one view and flip-averaged."""
+
+    data: str
+    metrics: Metrics
+    flip: Metrics
+
+    def to_dict(self) -> dict:
+        return {"data": self.data, "n": self.metrics.n,
+                "accuracy": round(self.metrics.accuracy, 4),
+                "accuracy_flip": round(self.flip.accuracy, 4),
+                "balanced_accuracy": round(self.metrics.balanced_accuracy, 4),
+                "balanced_accuracy_flip": round(self.flip.balanced_accuracy, 4),
+                "macro_f1": round(self.metrics.macro_f1, 4),
+                "recall": recall_by_class(self.metrics), "recall_flip": recall_by_class(self.flip),
+                "confusion": self.metrics.confusion}
+
+    def report(self) -> list[str]:
+        m, f = self.metrics, self.flip
+        return [f"cross-domain {self.data} ({m.n} faces): accuracy {m.accuracy * 100:.2f}% "
+                f"(flip {f.accuracy * 100:.2f}%), balanced {m.balanced_accuracy * 100:.2f}% "
+                f"(flip {f.balanced_accuracy * 100:.2f}%)",
+                "  recall " + "  ".join(f"{c} {r:.3f}" for c, r in recall_by_class(m).items())]
 
 
 @dataclass
@@ -53,11 +86,13 @@ class Evaluation:
     dedup_flip: Metrics | None = None
     dedup_against: str = ""
     stats: dict = field(default_factory=dict)
+    cross: CrossDomain | None = None
 
     def to_dict(self) -> dict:
         m = self.metrics
         out = {"model": self.model, "data": self.data, "n": m.n,
                "accuracy": round(m.accuracy, 4), "macro_f1": round(m.macro_f1, 4),
+               "balanced_accuracy": round(m.balanced_accuracy, 4),
                "per_class": m.per_class, "confusion": m.confusion,
                "classes": list(self.classes), "latency_ms": round(self.latency_ms, 3),
                "threads": self.threads, "runtime": self.runtime,
@@ -65,6 +100,7 @@ class Evaluation:
         if self.flip is not None:
             out.update(accuracy_flip=round(self.flip.accuracy, 4),
                        macro_f1_flip=round(self.flip.macro_f1, 4),
+                       balanced_accuracy_flip=round(self.flip.balanced_accuracy, 4),
                        per_class_flip=self.flip.per_class, confusion_flip=self.flip.confusion)
         if self.dedup is not None:
             out["without_duplicates"] = {"against": self.dedup_against, "n": self.dedup.n,
@@ -72,16 +108,22 @@ class Evaluation:
                                          "macro_f1": round(self.dedup.macro_f1, 4)}
             if self.dedup_flip is not None:
                 out["without_duplicates"]["accuracy_flip"] = round(self.dedup_flip.accuracy, 4)
+        if self.cross is not None:
+            out["cross_domain"] = self.cross.to_dict()
         return out
 
     def report(self) -> str:
         m = self.metrics
         lines = [f"model {self.model} on {self.data} ({m.n} faces, {self.runtime})",
                  f"accuracy {m.accuracy * 100:.2f}%   macro-F1 {m.macro_f1 * 100:.2f}%   "
-                 f"latency {self.latency_ms:.3f} ms/face ({self.threads} thread)"]
+                 f"latency {self.latency_ms:.3f} ms/face ({self.threads} thread)",
+                 f"balanced accuracy (mean recall) {m.balanced_accuracy * 100:.2f}%"]
         if self.flip is not None:
             lines.append(f"flip-averaged (face + mirror): accuracy {self.flip.accuracy * 100:.2f}%"
-                         f"   macro-F1 {self.flip.macro_f1 * 100:.2f}%")
+                         f"   macro-F1 {self.flip.macro_f1 * 100:.2f}%   balanced "
+                         f"{self.flip.balanced_accuracy * 100:.2f}%")
+        if self.cross is not None:
+            lines.extend(self.cross.report())
         if self.dedup is not None:
             lines.append(f"without the {m.n - self.dedup.n} exact copies of {self.dedup_against} "
                          f"images: accuracy {self.dedup.accuracy * 100:.2f}% on {self.dedup.n}")
@@ -157,9 +199,19 @@ def predict_views(model: Path, faces: FaceSet, threads: int = 1, info: ModelInfo
     return predict(model, faces, threads, info)
 
 
+def evaluate_cross_domain(model: Path, faces: FaceSet, threads: int = 1,
+                          info: ModelInfo | None = None) -> CrossDomain:
+    """One view and flip-averaged metrics of `model` on faces from another domain."""
+    plain, mirror, *_ = predict_views(model, faces, threads, info)
+    return CrossDomain(data=faces.path,
+                       metrics=compute_metrics(faces.y, plain.argmax(1), faces.classes),
+                       flip=compute_metrics(faces.y, (plain + mirror).argmax(1), faces.classes))
+
+
 def evaluate_path(model: Path, data: Path, threads: int = 1,
                   exclude_duplicates_of: Path | None = None,
-                  input_size: int | None = None, scale: str | None = None) -> Evaluation:
+                  input_size: int | None = None, scale: str | None = None,
+                  sfew: Path | None = None, sfew_split: str = "all") -> Evaluation:
     faces = load_npz(data)
     info = None
     if input_size or scale:
@@ -183,6 +235,12 @@ def evaluate_path(model: Path, data: Path, threads: int = 1,
         result.dedup = compute_metrics(faces.y[keep], preds[keep], faces.classes)
         result.dedup_flip = compute_metrics(faces.y[keep], preds_flip[keep], faces.classes)
         result.dedup_against = str(exclude_duplicates_of)
+    if sfew is not None:
+        from moodbox.converter.sfew import load_sfew
+        cross = load_sfew(sfew, sfew_split, size=info.input_size)
+        if cross.classes != faces.classes:
+            raise DataError(f"{sfew}: classes {cross.classes} differ from {data}'s {faces.classes}")
+        result.cross = evaluate_cross_domain(model, cross, threads, info)
     return result
 
 

@@ -38,6 +38,14 @@ class TrainConfig:
     teacher_labels: str = ""  # soft-label NPZ (moodbox-convert soft-labels): distillation
     distill_weight: float = 0.0  # share of the loss from the teachers (0: none)
     temperature: float = 1.0  # softening of teacher and student for the distillation term
+    augment: str = "classic"  # classic: TF warp + erase; camera: converter/augment.py, resumable order
+    mix: str = "none"  # with augment=camera: none, mixup or cutmix
+    mix_prob: float = 0.5  # share of batches mixed
+    mix_alpha: float = 0.2
+    ferplus: str = ""  # FER+ votes NPZ of the training faces: blended into the targets
+    ferplus_weight: float = 0.5  # target = (1 - w) * one-hot + w * FER+ vote distribution
+    online_teachers: tuple[str, ...] = ()  # with augment=camera: teachers scored on each view
+    precision: str = "float32"  # or mixed_bfloat16 (Keras policy); saved models are float32
 
 
 def paths_for(out: Path) -> dict[str, Path]:
@@ -191,6 +199,7 @@ def make_loss(cfg: TrainConfig, n_cls: int):
     a, t, s = cfg.distill_weight, cfg.temperature, cfg.label_smoothing
 
     def distillation_loss(target, logits):
+        logits = ops.cast(logits, "float32")  # bfloat16 under the mixed policy
         onehot, teacher = target[:, :n_cls], target[:, n_cls:]
         smooth = onehot * (1.0 - s) + s / n_cls
         hard = -ops.sum(smooth * ops.log_softmax(logits, axis=-1), axis=-1)
@@ -359,9 +368,22 @@ def _atomic_json(path: Path, data: dict) -> None:
     files.atomic_write(path, (jsonio.dumps(data, indent=2) + "\n").encode(), mode=0o644)
 
 
+def float32_config(config):
+    """A model config with every mixed precision policy replaced by float32, so that a
+    model trained under mixed_bfloat16 is saved, converted and served as float32."""
+    if isinstance(config, dict):
+        if config.get("class_name") == "DTypePolicy":
+            return {**config, "config": {**config.get("config", {}), "name": "float32"}}
+        return {k: float32_config(v) for k, v in config.items()}
+    if isinstance(config, list):
+        return [float32_config(v) for v in config]
+    return config
+
+
 def _save_inference_model(model, out: Path, info: ModelInfo) -> None:
     """Save weights-only copy (no optimizer) to `out`, atomically, plus its sidecar."""
-    clone = type(model).from_config(model.get_config())  # without the compile settings
+    # without the compile settings, and float32 whatever policy it trained under
+    clone = type(model).from_config(float32_config(model.get_config()))
     clone.set_weights(model.get_weights())
     from moodbox import files
 
@@ -395,7 +417,8 @@ def _resume(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
     paths = paths_for(out)
     state = json.loads(paths["state"].read_text())
     saved_cfg = state.get("config", {})
-    changed = {k: (saved_cfg.get(k), v) for k, v in asdict(cfg).items()
+    now = json.loads(json.dumps(asdict(cfg)))  # tuples as the state file holds them
+    changed = {k: (saved_cfg.get(k), v) for k, v in now.items()
                if k in saved_cfg and saved_cfg[k] != v}
     if changed:
         logger.warning("resuming with changed settings (was, now): %s", changed)
@@ -434,7 +457,7 @@ def _fresh(out: Path, cfg: TrainConfig, info: ModelInfo, steps: int):
 
 
 def _teacher_labels(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet):
-    if not cfg.distill_weight:
+    if not cfg.distill_weight or cfg.online_teachers:
         return None
     from moodbox.converter.distill import load_soft_labels
 
@@ -449,6 +472,110 @@ def _teacher_labels(cfg: TrainConfig, train_set: FaceSet, val_set: FaceSet):
     return labels
 
 
+def camera_targets(cfg: TrainConfig, train_set: FaceSet) -> np.ndarray:
+    """Soft training targets for augment=camera: one-hot labels, blended with the FER+
+    crowd votes when cfg.ferplus names them."""
+    from moodbox.converter.ferplus import blend_targets, load_votes
+
+    votes = load_votes(Path(cfg.ferplus), train_set) if cfg.ferplus else None
+    if votes is not None:
+        logger.info("FER+ votes from %s blended into the targets at weight %.2f (%d faces "
+                    "without a vote on the %d classes keep their one-hot label)", cfg.ferplus,
+                    cfg.ferplus_weight, int(np.sum(votes.sum(1) == 0)), len(train_set.classes))
+    return blend_targets(train_set.y, votes, len(train_set.classes), cfg.ferplus_weight)
+
+
+def load_online_teachers(cfg: TrainConfig) -> list:
+    """The --online-teachers models, checked to read faces as the student does."""
+    from moodbox.converter.convert import load_keras_model
+    from moodbox.vision.modelinfo import read_sidecar
+
+    teachers = []
+    for path in map(Path, cfg.online_teachers):
+        info = read_sidecar(path)
+        if info is not None and info.scale != cfg.scale:
+            raise ValueError(f"--online-teachers {path}: reads {info.scale} pixels, the student "
+                             f"{cfg.scale}")
+        teachers.append(load_keras_model(path))
+    logger.info("online distillation: %d teacher(s) scored on every augmented batch, weight "
+                "%.2f, temperature %.1f", len(teachers), cfg.distill_weight, cfg.temperature)
+    return teachers
+
+
+def teacher_targets(teachers: list, x, temperature: float):
+    """The teachers' mean probability on exactly these (augmented, mixed) faces, softened
+    at T as `moodbox-convert soft-labels` softens: softmax(log(mean p) / T)."""
+    import tensorflow as tf
+
+    probs = tf.add_n([tf.nn.softmax(t(x, training=False), axis=-1) for t in teachers])
+    logp = tf.math.log(tf.clip_by_value(probs / len(teachers), 1e-12, 1.0)) / temperature
+    return tf.nn.softmax(logp, axis=-1)
+
+
+def camera_dataset(train_set: FaceSet, targets: np.ndarray, cfg: TrainConfig, epoch: int,
+                   teachers: list | None = None):
+    """One epoch of augment=camera batches as a tf.data pipeline (prefetched): the order
+    and every random draw come from (seed, epoch, batch index), so a resumed run sees the
+    batches an uninterrupted run would. With `teachers`, each target row is [soft label |
+    teachers' softened probabilities on the same augmented view the student sees]."""
+    import tensorflow as tf
+
+    from moodbox.converter.augment import BatchRecipe, epoch_batches
+
+    recipe = BatchRecipe(batch_size=cfg.batch_size, mix=cfg.mix, mix_prob=cfg.mix_prob,
+                         mix_alpha=cfg.mix_alpha)
+    h, w = train_set.x.shape[1:]
+
+    def batches():
+        for x, y in epoch_batches(train_set.x, targets, cfg.seed, epoch, recipe):
+            yield _to_model_range(x, cfg.scale), y
+
+    spec = (tf.TensorSpec((None, h, w, 1), tf.float32),
+            tf.TensorSpec((None, targets.shape[1]), tf.float32))
+    steps = len(train_set) // cfg.batch_size
+    ds = (tf.data.Dataset.from_generator(batches, output_signature=spec)
+          .apply(tf.data.experimental.assert_cardinality(steps)))
+    if teachers:
+        ds = ds.map(lambda x, y: (x, tf.concat([y, teacher_targets(teachers, x, cfg.temperature)],
+                                               axis=1)))
+    return ds.prefetch(4)
+
+
+def _fit_camera(model, train_set: FaceSet, val_set: FaceSet, cfg: TrainConfig,
+                keeper: "EpochKeeper", start: int, camera: tuple) -> None:
+    """Fit one epoch at a time, each on the dataset that its own number fixes."""
+    import tensorflow as tf
+
+    targets, teachers = camera
+    _, val_ds = make_datasets(val_set, val_set, cfg, cfg.seed)
+    if teachers:  # val targets [one-hot | one-hot], the layout the distillation loss reads
+        val_ds = val_ds.map(lambda x, y: (x, tf.concat([y, y], axis=1)))
+    for epoch in range(start, cfg.epochs):
+        model.fit(camera_dataset(train_set, targets, cfg, epoch, teachers), validation_data=val_ds,
+                  epochs=epoch + 1, initial_epoch=epoch, callbacks=[keeper.callback],
+                  shuffle=False, verbose=1 if sys.stdout.isatty() else 2)
+        if keeper.state.get("stopped_early"):
+            break
+
+
+def _check_recipe(cfg: TrainConfig) -> None:
+    if cfg.precision not in ("float32", "mixed_bfloat16"):
+        raise ValueError(f"--precision must be float32 or mixed_bfloat16, not {cfg.precision!r}")
+    if cfg.augment not in ("classic", "camera"):
+        raise ValueError(f"--augment must be classic or camera, not {cfg.augment!r}")
+    if not (0.0 <= cfg.mix_prob <= 1.0 and cfg.mix_alpha > 0 and 0.0 <= cfg.ferplus_weight <= 1.0):
+        raise ValueError("--mix-prob and --ferplus-weight must lie in [0, 1], --mix-alpha be positive")
+    if cfg.augment == "classic" and (cfg.mix != "none" or cfg.ferplus):
+        raise ValueError("--mix and --ferplus need --augment camera")
+    if cfg.augment == "camera" and cfg.teacher_labels:
+        raise ValueError("--teacher-labels (fixed soft labels of the clean face) go with "
+                         "--augment classic; with --augment camera use --online-teachers")
+    if cfg.online_teachers and cfg.augment != "camera":
+        raise ValueError("--online-teachers needs --augment camera")
+    if cfg.online_teachers and not (0.0 < cfg.distill_weight <= 1.0 and cfg.temperature > 0):
+        raise ValueError("--distill-weight must lie in (0, 1] and --temperature be positive")
+
+
 def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
           resume: bool = False) -> dict:
     """Train (or resume) and return the final state dict."""
@@ -458,12 +585,27 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     if cfg.threads:
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, cfg.threads))
+    _check_recipe(cfg)
     teacher = _teacher_labels(cfg, train_set, val_set)
+    camera = None
+    if cfg.augment == "camera":  # read before any run file is touched
+        camera = (camera_targets(cfg, train_set),
+                  load_online_teachers(cfg) if cfg.online_teachers else None)
     out.parent.mkdir(parents=True, exist_ok=True)
-    paths = paths_for(out)
     steps = len(train_set) // cfg.batch_size
     info = ModelInfo(classes=train_set.classes, input_size=int(train_set.x.shape[1]),
                      scale=cfg.scale, extra={"arch": cfg.arch})
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    try:
+        return _train(train_set, val_set, out, cfg, resume, teacher, info, steps, camera)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def _train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig, resume: bool,
+           teacher, info: ModelInfo, steps: int, camera: tuple | None) -> dict:
+    keras = _keras()
+    paths = paths_for(out)
     if resume and paths["checkpoint"].exists() and paths["state"].exists():
         model, state = _resume(out, cfg, info, steps)
         if state.get("stopped_early") or state["epochs_done"] >= cfg.epochs:
@@ -479,11 +621,14 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
         model, state = _fresh(out, cfg, info, steps)
     start = state["epochs_done"]
     keras.utils.set_random_seed(cfg.seed + start)
-    train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start, teacher)
     keeper = EpochKeeper(out, cfg, info, state)
-    model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start,
-              callbacks=[keeper.callback], shuffle=False,
-              verbose=1 if sys.stdout.isatty() else 2)
+    if cfg.augment == "camera":
+        _fit_camera(model, train_set, val_set, cfg, keeper, start, camera)
+    else:
+        train_ds, val_ds = make_datasets(train_set, val_set, cfg, cfg.seed + start, teacher)
+        model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, initial_epoch=start,
+                  callbacks=[keeper.callback], shuffle=False,
+                  verbose=1 if sys.stdout.isatty() else 2)
     state["finished"] = True
     _atomic_json(paths["state"], state)
     return state

@@ -60,14 +60,19 @@ def compare(name_a: str, pred_a: np.ndarray, name_b: str, pred_b: np.ndarray, y:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", type=Path, help="the first is the reference")
-    ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/fer2013/val.npz")
+    ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/fer2013/val.npz",
+                    help="NPZ of labelled faces, or an SFEW folder (labels.json, train/, val/)")
     args = ap.parse_args(argv)
     if len(args.models) < 2:
         ap.error("give at least two models")
     from moodbox.converter.data import DataError, load_npz
 
     try:
-        faces = load_npz(args.data)
+        if args.data.is_dir():
+            from moodbox.converter.sfew import load_sfew
+            faces = load_sfew(args.data)
+        else:
+            faces = load_npz(args.data)
         for m in args.models:
             if not m.is_file():
                 raise DataError(f"{m}: no such model file")

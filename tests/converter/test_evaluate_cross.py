@@ -1,0 +1,112 @@
+"""Balanced accuracy, per-class recall and the SFEW cross-domain check of `moodbox-convert evaluate`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed")
+
+from helpers import SHARED  # noqa: E402
+from moodbox.converter.data import FER_CLASSES, DataError, save_npz, synthetic_faces  # noqa: E402
+from moodbox.converter.evaluate import compute_metrics  # noqa: E402
+from moodbox.converter.sfew import face_to_input, load_sfew  # noqa: E402
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny_int8.tflite"
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_present_classes():
+    y = np.array([3] * 90 + [1] * 10)
+    always_happy = compute_metrics(y, np.full(100, 3), FER_CLASSES)
+    assert always_happy.accuracy == pytest.approx(0.9)
+    assert always_happy.balanced_accuracy == pytest.approx(0.5)  # happy 1.0, disgust 0.0
+    half = compute_metrics(y, np.array([3] * 45 + [0] * 45 + [1] * 10), FER_CLASSES)
+    assert half.balanced_accuracy == pytest.approx((0.5 + 1.0) / 2)
+    assert half.per_class["disgust"]["recall"] == 1.0
+
+
+def test_face_to_input_greys_and_resizes_the_whole_crop():
+    crop = np.zeros((181, 143, 3), np.uint8)
+    crop[:] = (10, 200, 50)  # B, G, R
+    face = face_to_input(crop)
+    assert face.shape == (48, 48) and face.dtype == np.uint8
+    assert int(face[0, 0]) == round(0.114 * 10 + 0.587 * 200 + 0.299 * 50)
+    crop[:90] = 0  # the top half dark: the whole crop is kept, not a centred square
+    face = face_to_input(crop)
+    assert face[:20].max() == 0 and face[30:].min() > 0
+
+
+def _sfew_folder(root: Path, n_per_split: int = 7) -> Path:
+    rng = np.random.default_rng(0)
+    labels = {}
+    for split in ("train", "val"):
+        for i in range(n_per_split):
+            cls = FER_CLASSES[i % 7]
+            rel = f"{split}/{cls.title()}/clip_{i:03d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / rel), rng.integers(0, 256, (181, 143, 3), dtype=np.uint8))
+            labels[rel] = cls
+    (root / "labels.json").write_text(json.dumps(labels))
+    return root
+
+
+def test_load_sfew_reads_splits_in_fer_class_order(tmp_path):
+    root = _sfew_folder(tmp_path / "sfew")
+    everything = load_sfew(root)
+    assert everything.x.shape == (14, 48, 48) and everything.x.dtype == np.uint8
+    assert everything.classes == FER_CLASSES
+    val = load_sfew(root, "val")
+    assert len(val) == 7 and sorted(val.y.tolist()) == list(range(7))
+
+
+def test_load_sfew_refuses_bad_folders_in_one_line(tmp_path):
+    with pytest.raises(DataError, match="no labels.json"):
+        load_sfew(tmp_path)
+    root = _sfew_folder(tmp_path / "sfew")
+    with pytest.raises(DataError, match="split"):
+        load_sfew(root, "test")
+    labels = json.loads((root / "labels.json").read_text())
+    labels["val/Angry/gone.png"] = "angry"
+    (root / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(DataError, match="gone.png: missing or not an image"):
+        load_sfew(root)
+    labels.pop("val/Angry/gone.png")
+    labels["val/Angry/clip_000.png"] = "contempt"
+    (root / "labels.json").write_text(json.dumps(labels))
+    with pytest.raises(DataError, match="contempt"):
+        load_sfew(root)
+    (root / "labels.json").write_text("{not json")
+    with pytest.raises(DataError, match="not readable JSON"):
+        load_sfew(root)
+
+
+def test_evaluate_reports_balanced_and_cross_domain_for_an_int8_model(tmp_path, capsys):
+    pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
+    from moodbox.converter.cli import main as convert_cli
+
+    faces = synthetic_faces(70, seed=3)
+    save_npz(tmp_path / "val.npz", faces.x, faces.y)
+    root = _sfew_folder(tmp_path / "sfew")
+    assert convert_cli(["evaluate", "--model", str(TINY), "--data", str(tmp_path / "val.npz"),
+                        "--sfew", str(root), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 0.0 <= out["balanced_accuracy"] <= 1.0 and "balanced_accuracy_flip" in out
+    cross = out["cross_domain"]
+    assert cross["n"] == 14 and set(cross["recall"]) == set(FER_CLASSES)
+    assert cross["balanced_accuracy"] == pytest.approx(np.mean(list(cross["recall"].values())),
+                                                       abs=1e-3)
+    assert convert_cli(["evaluate", "--model", str(TINY), "--data", str(tmp_path / "val.npz"),
+                        "--sfew", str(tmp_path / "nowhere")]) == 2
+    assert "no labels.json" in capsys.readouterr().err
+
+
+def test_the_shared_sfew_set_loads_with_its_documented_counts():
+    root = SHARED / "sfew"
+    if not (root / "labels.json").is_file():
+        pytest.skip(f"{root} is absent (the shared data folder is not mounted)")
+    faces = load_sfew(root)
+    counts = np.bincount(faces.y, minlength=7).tolist()
+    # SOURCES.md: angry 247, disgust 73, fear 120, happy 245, sad 223, surprise 146, neutral 223
+    assert counts == [247, 73, 120, 245, 223, 146, 223]
