@@ -224,22 +224,3 @@ def request_from_json(payload: str) -> dict[str, Any]:
     if not isinstance(request, dict):
         raise BadPayload('must be a JSON object such as {"cmd": "skip"}')
     return request
-
-
-class RateLimit:
-    """At most one log line per `every_s`, counting the ones held back (pure: the caller
-    passes the monotonic time)."""
-
-    def __init__(self, every_s: float = 10.0):
-        self.every_s = every_s
-        self._next = -math.inf
-        self._held = 0
-
-    def allow(self, now: float) -> int | None:
-        """None: hold this line back. Else the number held back since the last one."""
-        if now < self._next:
-            self._held += 1
-            return None
-        held, self._held = self._held, 0
-        self._next = now + self.every_s
-        return held

@@ -18,9 +18,10 @@ from typing import Any
 
 from moodbox.config import MqttConfig
 from moodbox.control.core import ControlCore
-from moodbox.control.homeassistant import (OFFLINE, ONLINE, BadPayload, RateLimit, Topics,
+from moodbox.control.homeassistant import (OFFLINE, ONLINE, BadPayload, Topics,
                                            discovery_configs, request_for, request_from_json,
                                            state_payloads)
+from moodbox.logsafe import Throttle
 from moodbox.mood import FollowedMood
 
 logger = logging.getLogger(__name__)
@@ -94,9 +95,9 @@ class MqttFrontEnd:
         self._inbox: list[tuple[str, bytes, bool]] = []
         self._dropped = 0
         self._status: dict | None = None  # a fresh snapshot from a command's reply
-        self._bad = RateLimit(10.0)        # bad commands: one line per 10 s at most
-        self._bad_followed = RateLimit(10.0)
-        self._failed = RateLimit(60.0)
+        self._bad = Throttle(10.0)        # bad commands: one line per 10 s at most
+        self._bad_followed = Throttle(10.0)
+        self._failed = Throttle(60.0)
 
     # --- life cycle --------------------------------------------------------------
     def start(self) -> bool:
@@ -169,7 +170,7 @@ class MqttFrontEnd:
             try:
                 self._turn(now)
             except Exception:  # noqa: BLE001 (a bug here must not end MQTT for good)
-                if self._failed.allow(now) is not None:
+                if self._failed.ready(now) is not None:
                     logger.exception("mqtt: unexpected error; reconnecting with back-off")
                 self._drop(now)
         self._goodbye()
@@ -337,8 +338,8 @@ class MqttFrontEnd:
         return False
 
     def _ignored(self, now: float, topic: str, payload: bytes, why: str,
-                 limit: RateLimit | None = None) -> None:
-        held = (limit or self._bad).allow(now)
+                 limit: Throttle | None = None) -> None:
+        held = (limit or self._bad).ready(now)
         if held is None:
             return
         shown = payload[:40].decode("utf-8", "replace")

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from moodbox.config import config_from_dict
-from moodbox.control.homeassistant import (ENTITIES, BadPayload, RateLimit, Topics,
+from moodbox.control.homeassistant import (ENTITIES, BadPayload, Topics,
                                            discovery_configs, request_for, request_from_json,
                                            state_payloads)
 from moodbox.control.mqtt import Backoff, LinkLog, MqttFrontEnd
@@ -131,11 +131,13 @@ def test_json_command_topic():
 
 
 def test_rate_limit_holds_lines_back_and_counts_them():
-    r = RateLimit(10.0)
-    assert r.allow(0.0) == 0
-    assert r.allow(1.0) is None and r.allow(9.9) is None
-    assert r.allow(10.0) == 2
-    assert r.allow(15.0) is None and r.allow(25.0) == 1
+    from moodbox.logsafe import Throttle
+
+    r = Throttle(10.0)
+    assert r.ready(0.0) == 0
+    assert r.ready(1.0) is None and r.ready(9.9) is None
+    assert r.ready(10.0) == 2
+    assert r.ready(15.0) is None and r.ready(25.0) == 1
 
 
 def test_backoff_doubles_to_its_limit_and_resets():
