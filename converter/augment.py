@@ -182,9 +182,30 @@ def cutmix(x: np.ndarray, y: np.ndarray, rng: np.random.Generator,
     return x_mix, (lam[:, None] * y + (1.0 - lam[:, None]) * y[partner]).astype(np.float32)
 
 
-def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The order of the n training faces in one epoch, a pure function of (seed, epoch)."""
-    return np.random.default_rng([seed, epoch, 0x0D0]).permutation(n)
+def epoch_order(seed: int, epoch: int, n: int, labels: np.ndarray | None = None,
+                balance: float = 0.0) -> np.ndarray:
+    """The order of the n training faces in one epoch, a pure function of (seed, epoch).
+
+    balance 0 is a permutation (every face once). balance b > 0 draws n faces with
+    replacement, a face of a class with n_c faces at weight n_c ** -b: each class's share
+    of the epoch is proportional to n_c ** (1 - b), so 0.5 is square-root sampling and 1
+    gives every class the same share (rare classes such as disgust seen several times
+    over, each time under a different augmentation)."""
+    rng = np.random.default_rng([seed, epoch, 0x0D0])
+    if balance <= 0.0:
+        return rng.permutation(n)
+    if labels is None or len(labels) != n:
+        raise ValueError("class-balanced sampling needs one label per training face")
+    counts = np.bincount(labels)
+    weight = counts[labels].astype(np.float64) ** -balance
+    return rng.choice(n, size=n, replace=True, p=weight / weight.sum())
+
+
+def class_shares(labels: np.ndarray, balance: float) -> np.ndarray:
+    """Each class's expected share of an epoch's draws under epoch_order(balance)."""
+    counts = np.bincount(labels).astype(np.float64)
+    share = np.where(counts > 0, counts ** (1.0 - balance), 0.0)
+    return share / share.sum()
 
 
 def batch_rng(seed: int, epoch: int, batch: int) -> np.random.Generator:
@@ -202,8 +223,11 @@ class BatchRecipe:
     mix: str = "none"  # none, mixup or cutmix
     mix_prob: float = 0.5  # share of batches mixed
     mix_alpha: float = 0.2
+    balance: float = 0.0  # class-balanced sampling exponent, 0 (off) to 1 (equal shares)
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.balance <= 1.0:
+            raise ValueError(f"class balance must lie in [0, 1], not {self.balance}")
         if self.mix not in ("none", "mixup", "cutmix"):
             raise ValueError(f"mix must be none, mixup or cutmix, not {self.mix!r}")
         if self.batch_size < 1 or not 0.0 <= self.mix_prob <= 1.0 or self.mix_alpha <= 0:
@@ -229,10 +253,12 @@ def make_batch(x: np.ndarray, targets: np.ndarray, index: np.ndarray, rng: np.ra
 
 
 def epoch_batches(x: np.ndarray, targets: np.ndarray, seed: int, epoch: int,
-                  recipe: BatchRecipe) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+                  recipe: BatchRecipe, labels: np.ndarray | None = None
+                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every full batch of one epoch, in the order and with the augmentation that
-    (seed, epoch) fix; the last partial batch is dropped."""
-    order = epoch_order(seed, epoch, len(x))
+    (seed, epoch) fix; the last partial batch is dropped. `labels` (the faces' classes)
+    are needed when recipe.balance > 0."""
+    order = epoch_order(seed, epoch, len(x), labels, recipe.balance)
     for b in range(steps_per_epoch(len(x), recipe.batch_size)):
         index = order[b * recipe.batch_size:(b + 1) * recipe.batch_size]
         yield make_batch(x, targets, index, batch_rng(seed, epoch, b), recipe)

@@ -29,7 +29,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       mix_prob=args.mix_prob, mix_alpha=args.mix_alpha,
                       ferplus=args.ferplus or "", ferplus_weight=args.ferplus_weight,
                       online_teachers=tuple(args.online_teachers or ()),
-                      precision=args.precision)
+                      precision=args.precision, balance=args.balance)
     train_set, val_set = load_npz(args.train), load_npz(args.val)
     state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
     logger.info("best val accuracy %.4f at epoch %d; model in %s",
@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--precision", choices=["float32", "mixed_bfloat16"], default="float32",
                    help="Keras precision policy while training (see `bench-train`); the saved "
                         "model is float32 either way")
+    t.add_argument("--balance", type=float, default=0.0, metavar="B",
+                   help="with --augment camera: class-balanced sampling, a face of a class with "
+                        "n faces drawn at weight n**-B (0: off, 0.5: square-root sampling, 1: "
+                        "every class an equal share of each epoch)")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("average", help="average checkpoints' weights (SWA), recompute batch norm")

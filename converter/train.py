@@ -46,6 +46,7 @@ class TrainConfig:
     ferplus_weight: float = 0.5  # target = (1 - w) * one-hot + w * FER+ vote distribution
     online_teachers: tuple[str, ...] = ()  # with augment=camera: teachers scored on each view
     precision: str = "float32"  # or mixed_bfloat16 (Keras policy); saved models are float32
+    balance: float = 0.0  # with augment=camera: class-balanced sampling exponent (0 off, 1 equal)
 
 
 def paths_for(out: Path) -> dict[str, Path]:
@@ -523,11 +524,12 @@ def camera_dataset(train_set: FaceSet, targets: np.ndarray, cfg: TrainConfig, ep
     from moodbox.converter.augment import BatchRecipe, epoch_batches
 
     recipe = BatchRecipe(batch_size=cfg.batch_size, mix=cfg.mix, mix_prob=cfg.mix_prob,
-                         mix_alpha=cfg.mix_alpha)
+                         mix_alpha=cfg.mix_alpha, balance=cfg.balance)
     h, w = train_set.x.shape[1:]
 
     def batches():
-        for x, y in epoch_batches(train_set.x, targets, cfg.seed, epoch, recipe):
+        for x, y in epoch_batches(train_set.x, targets, cfg.seed, epoch, recipe,
+                                  labels=train_set.y):
             yield _to_model_range(x, cfg.scale), y
 
     spec = (tf.TensorSpec((None, h, w, 1), tf.float32),
@@ -565,8 +567,11 @@ def _check_recipe(cfg: TrainConfig) -> None:
         raise ValueError(f"--augment must be classic or camera, not {cfg.augment!r}")
     if not (0.0 <= cfg.mix_prob <= 1.0 and cfg.mix_alpha > 0 and 0.0 <= cfg.ferplus_weight <= 1.0):
         raise ValueError("--mix-prob and --ferplus-weight must lie in [0, 1], --mix-alpha be positive")
-    if cfg.augment == "classic" and (cfg.mix != "none" or cfg.ferplus):
-        raise ValueError("--mix and --ferplus need --augment camera")
+    if cfg.augment == "classic" and (cfg.mix != "none" or cfg.ferplus or cfg.balance):
+        raise ValueError("--mix, --ferplus and --balance need --augment camera")
+    if not 0.0 <= cfg.balance <= 1.0:
+        raise ValueError(f"--balance must lie in [0, 1] (0: off, 0.5: square-root sampling, "
+                         f"1: every class an equal share), not {cfg.balance}")
     if cfg.augment == "camera" and cfg.teacher_labels:
         raise ValueError("--teacher-labels (fixed soft labels of the clean face) go with "
                          "--augment classic; with --augment camera use --online-teachers")
@@ -589,6 +594,11 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
     teacher = _teacher_labels(cfg, train_set, val_set)
     camera = None
     if cfg.augment == "camera":  # read before any run file is touched
+        if cfg.balance:
+            from moodbox.converter.augment import class_shares
+            logger.info("class-balanced sampling (balance %.2f): expected shares of an epoch %s",
+                        cfg.balance, ", ".join(f"{c} {s * 100:.1f}%" for c, s in zip(
+                            train_set.classes, class_shares(train_set.y, cfg.balance))))
         camera = (camera_targets(cfg, train_set),
                   load_online_teachers(cfg) if cfg.online_teachers else None)
     out.parent.mkdir(parents=True, exist_ok=True)

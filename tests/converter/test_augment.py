@@ -152,8 +152,9 @@ def test_resumed_camera_run_sees_the_batches_of_an_uninterrupted_run(tmp_path, m
     seen: dict[str, list[tuple[int, str]]] = {}
     real = aug.epoch_batches
 
-    def recording(x, targets, seed, epoch, recipe):
-        for xb, yb in real(x, targets, seed, epoch, recipe):
+    def recording(x, targets, seed, epoch, recipe, labels=None):
+        assert recipe.balance == 0.5 and labels is not None
+        for xb, yb in real(x, targets, seed, epoch, recipe, labels):
             seen[run].append((epoch, hashlib.sha1(xb.tobytes() + yb.tobytes()).hexdigest()))
             yield xb, yb
 
@@ -167,7 +168,7 @@ def test_resumed_camera_run_sees_the_batches_of_an_uninterrupted_run(tmp_path, m
                             str(tmp_path / "va.npz"), "--out", str(tmp_path / out / "m.keras"),
                             "--arch", "tiny", "--epochs", str(epochs), "--batch-size", "16",
                             "--augment", "camera", "--mix", "cutmix", "--seed", "9",
-                            *extra]) == 0
+                            "--balance", "0.5", *extra]) == 0
 
     run = "whole"
     seen[run] = []
@@ -223,6 +224,8 @@ def test_online_teachers_score_the_very_view_the_student_sees(tmp_path, capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["--mix", "mixup"], "need --augment camera"),
+    (["--balance", "0.5"], "need --augment camera"),
+    (["--augment", "camera", "--balance", "2"], "--balance must lie in [0, 1]"),
     (["--augment", "camera", "--mix-prob", "1.5"], "--mix-prob"),
     (["--augment", "camera", "--ferplus", "absent.npz"], "absent.npz: no such file"),
     (["--augment", "camera", "--teacher-labels", "x.npz"], "--online-teachers"),
@@ -238,3 +241,25 @@ def test_bad_recipes_are_refused_in_one_line(tmp_path, capsys, extra, message):
                         "--arch", "tiny", "--epochs", "1", *extra])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_class_balanced_order_gives_rare_classes_their_share_and_repeats(faces):
+    labels = np.array([0] * 900 + [1] * 100)             # a rare class, 10% of the faces
+    plain = aug.epoch_order(5, 0, 1000, labels, 0.0)
+    assert sorted(plain) == list(range(1000))
+    full = aug.epoch_order(5, 0, 1000, labels, 1.0)
+    again = aug.epoch_order(5, 0, 1000, labels, 1.0)
+    assert np.array_equal(full, again) and len(full) == 1000
+    assert 0.45 < np.mean(labels[full] == 1) < 0.55      # equal shares
+    root = aug.epoch_order(5, 0, 1000, labels, 0.5)
+    assert 0.20 < np.mean(labels[root] == 1) < 0.30      # sqrt: 10/(30+10) = 25%
+    np.testing.assert_allclose(aug.class_shares(labels, 0.5), [0.75, 0.25])
+    assert not np.array_equal(full, aug.epoch_order(5, 1, 1000, labels, 1.0))
+    with pytest.raises(ValueError, match="label"):
+        aug.epoch_order(5, 0, 1000, None, 0.5)
+    with pytest.raises(ValueError, match="balance"):
+        aug.BatchRecipe(balance=1.5)
+    targets = np.eye(7, dtype=np.float32)[np.arange(len(faces)) % 7]
+    recipe = aug.BatchRecipe(batch_size=8, balance=1.0)
+    batch = next(aug.epoch_batches(faces, targets, 3, 0, recipe, labels=np.arange(len(faces)) % 7))
+    assert batch[0].shape == (8, 48, 48, 1)
