@@ -2,13 +2,15 @@
 """Is model B really better than model A on the same faces? A paired comparison.
 
     python workshop/compare_models.py A.tflite B.tflite [C ...] [--data ../shared/data/fer2013/val.npz]
+    python workshop/compare_models.py A.tflite A.tflite+B.tflite      # an averaged ensemble
 
 For each model after the first, against the first: the accuracy difference one view and
 flip-averaged, the faces only one of the two gets right, the exact McNemar test on them
 (two-sided p), and each class's recall change with the faces behind it. Two models
 scored on one val set are strongly correlated, so this is the test that fits; a
 difference of a few tenths of a point on 3,589 faces is usually not evidence.
-Models: int8 `.tflite` or float `.keras`, scored by `moodbox-convert evaluate`'s own code.
+Models: int8 `.tflite` or float `.keras`, scored by `moodbox-convert evaluate`'s own code;
+`A+B[+C]` is the ensemble that averages those models' probabilities (per view).
 """
 from __future__ import annotations
 
@@ -33,10 +35,17 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
+def members(model: Path) -> list[Path]:
+    """The model files of one argument: `a.tflite+b.tflite` names an averaged ensemble."""
+    return [Path(part) for part in str(model).split("+")]
+
+
 def predictions(model: Path, faces) -> tuple[np.ndarray, np.ndarray]:
     from moodbox.converter.evaluate import predict_views
 
-    plain, mirror, *_ = predict_views(model, faces)
+    views = [predict_views(m, faces)[:2] for m in members(model)]
+    plain = sum(v[0] for v in views) / len(views)
+    mirror = sum(v[1] for v in views) / len(views)
     return plain.argmax(1), (plain + mirror).argmax(1)
 
 
@@ -73,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             faces = load_sfew(args.data)
         else:
             faces = load_npz(args.data)
-        for m in args.models:
+        for m in (part for model in args.models for part in members(model)):
             if not m.is_file():
                 raise DataError(f"{m}: no such model file")
         preds = [predictions(m, faces) for m in args.models]

@@ -5,6 +5,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from moodbox.converter.data import save_npz, synthetic_faces
@@ -46,4 +47,25 @@ def test_a_missing_model_is_one_clear_line(tmp_path, capsys):
     assert compare_models.main([str(REPO / "models" / "emotion_int8.tflite"),
                                 str(tmp_path / "gone.tflite"), "--data",
                                 str(tmp_path / "f.npz")]) == 2
+    assert "gone.tflite: no such model file" in capsys.readouterr().err
+
+
+def test_a_plus_names_an_averaged_ensemble(tmp_path, capsys):
+    faces = synthetic_faces(40, seed=4)
+    save_npz(tmp_path / "f.npz", faces.x, faces.y)
+    shipped = REPO / "models" / "emotion_int8.tflite"
+    other = REPO / "tests" / "data" / "tiny_int8.tflite"
+    # the same model twice is that model: no face changes side
+    assert compare_models.main([str(shipped), f"{shipped}+{shipped}",
+                                "--data", str(tmp_path / "f.npz")]) == 0
+    assert "only A right: 0, only B right: 0; McNemar p = 1.000" in capsys.readouterr().out
+    from moodbox.converter.data import load_npz
+    from moodbox.converter.evaluate import predict_views
+    loaded = load_npz(tmp_path / "f.npz")
+    a, b = predict_views(shipped, loaded), predict_views(other, loaded)
+    plain, flip = compare_models.predictions(Path(f"{shipped}+{other}"), loaded)
+    assert np.array_equal(plain, (a[0] + b[0]).argmax(1))
+    assert np.array_equal(flip, (a[0] + a[1] + b[0] + b[1]).argmax(1))
+    assert compare_models.main([str(shipped), f"{shipped}+{tmp_path / 'gone.tflite'}",
+                                "--data", str(tmp_path / "f.npz")]) == 2
     assert "gone.tflite: no such model file" in capsys.readouterr().err
