@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_convert)
 
     e = sub.add_parser("evaluate", help="accuracy, macro-F1, per-class table, confusion, latency")
-    e.add_argument("--model", required=True, help=".tflite, .keras or .h5")
+    e.add_argument("--model", required=True,
+                   help=".tflite, .keras or .h5; A+B[+C] scores the ensemble averaging them")
     e.add_argument("--data", required=True, help="NPZ of labelled faces")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--plot", default=None, help="write the confusion matrix as a PNG")

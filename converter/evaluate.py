@@ -192,11 +192,36 @@ def _predict_keras(path: Path, faces: FaceSet, threads: int, info: ModelInfo | N
              "size_bytes": path.stat().st_size})
 
 
+def ensemble_members(model: Path) -> list[Path]:
+    """`a.tflite+b.tflite` names the ensemble that averages those models (a file whose
+    own name holds a '+' is still that one file)."""
+    if model.exists() or "+" not in str(model):
+        return [model]
+    return [Path(part) for part in str(model).split("+")]
+
+
 def predict_views(model: Path, faces: FaceSet, threads: int = 1, info: ModelInfo | None = None):
     """(one view, mirror view, latency ms, runtime, info, stats) of an int8 `.tflite` or a
-    float Keras model on these faces: the probabilities evaluate and compare_models score."""
-    predict = _predict_tflite if model.suffix == ".tflite" else _predict_keras
-    return predict(model, faces, threads, info)
+    float Keras model on these faces: the probabilities evaluate and compare_models score.
+    For an ensemble (`a+b`) each view is the mean of the members' probabilities, latency,
+    MACs, parameters and bytes the members' sum."""
+    members = ensemble_members(model)
+    for path in members:
+        if not path.is_file():
+            raise DataError(f"{path}: no such model file")
+    runs = [(_predict_tflite if m.suffix == ".tflite" else _predict_keras)(m, faces, threads, info)
+            for m in members]
+    if len(runs) == 1:
+        return runs[0]
+    first = runs[0]
+    for m, run in zip(members[1:], runs[1:]):
+        if run[0].shape != first[0].shape or tuple(run[4].classes) != tuple(first[4].classes):
+            raise DataError(f"{m}: its classes differ from {members[0]}'s; an ensemble "
+                            "averages models of the same classes")
+    stats = {k: sum(r[5][k] for r in runs) for k in first[5]}
+    return (sum(r[0] for r in runs) / len(runs), sum(r[1] for r in runs) / len(runs),
+            sum(r[2] for r in runs), " + ".join(dict.fromkeys(r[3] for r in runs)), first[4],
+            stats)
 
 
 def evaluate_cross_domain(model: Path, faces: FaceSet, threads: int = 1,

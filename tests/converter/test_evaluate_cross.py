@@ -110,3 +110,28 @@ def test_the_shared_sfew_set_loads_with_its_documented_counts():
     counts = np.bincount(faces.y, minlength=7).tolist()
     # SOURCES.md: angry 247, disgust 73, fear 120, happy 245, sad 223, surprise 146, neutral 223
     assert counts == [247, 73, 120, 245, 223, 146, 223]
+
+
+def test_evaluate_scores_an_averaged_ensemble_named_a_plus_b(tmp_path, capsys):
+    from moodbox.converter.evaluate import ensemble_members, predict_views
+
+    shipped = TINY.parents[2] / "models" / "emotion_int8.tflite"
+    faces = synthetic_faces(30, seed=5)
+    a, b = predict_views(shipped, faces), predict_views(TINY, faces)
+    both = predict_views(Path(f"{shipped}+{TINY}"), faces)
+    np.testing.assert_allclose(both[0], (a[0] + b[0]) / 2, atol=1e-6)
+    np.testing.assert_allclose(both[1], (a[1] + b[1]) / 2, atol=1e-6)
+    assert both[5]["macs"] == a[5]["macs"] + b[5]["macs"]
+    assert both[5]["size_bytes"] == a[5]["size_bytes"] + b[5]["size_bytes"]
+    odd = tmp_path / "a+b.tflite"                       # a real file with a '+' in its name
+    odd.write_bytes(TINY.read_bytes())
+    assert ensemble_members(odd) == [odd]
+    with pytest.raises(DataError, match="gone.tflite: no such model file"):
+        predict_views(Path(f"{shipped}+{tmp_path / 'gone.tflite'}"), faces)
+    save_npz(tmp_path / "val.npz", faces.x, faces.y)
+    from moodbox.converter.cli import main as convert_cli
+    assert convert_cli(["evaluate", "--model", f"{shipped}+{TINY}", "--data",
+                        str(tmp_path / "val.npz"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    expect = np.mean((a[0] + b[0]).argmax(1) == faces.y)
+    assert out["accuracy"] == pytest.approx(expect, abs=1e-4)
