@@ -76,6 +76,8 @@ class _Loader:
         meta = f.metadata
         if meta.get("kind") == "mood_map":
             return _load_map(self, value, path)
+        if meta.get("kind") == "model_list":
+            return _load_model_list(self, value, path, meta["max"])
         if dataclasses.is_dataclass(hint):
             return self.section(hint, value, path)
         if hint is bool:
@@ -238,6 +240,48 @@ def _load_map(ld: _Loader, raw: Any, where: str) -> Mapping[str, tuple[str, ...]
     return types.MappingProxyType(out)
 
 
+def _load_model_list(ld: _Loader, raw: Any, where: str, most: int) -> tuple[str, ...]:
+    """classifier.ensemble: a list of up to `most` model paths (an empty value: none)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        hint = f"; write it as a list: [{raw}]" if isinstance(raw, str) else ""
+        ld.err(where, f"must be a list of model paths, got {_kind(raw)}{hint}")
+        return ()
+    if len(raw) > most:
+        ld.err(where, f"lists {len(raw)} models; at most {most} more models can be averaged "
+               "with classifier.model (each one adds its inference to every face): remove "
+               f"{len(raw) - most}")
+        return ()
+    bad = [i for i, entry in enumerate(raw) if not isinstance(entry, str) or not entry.strip()]
+    for i in bad:
+        ld.err(f"{where}[{i}]", f"must be the path of an int8 .tflite model, got {_kind(raw[i])}")
+    if bad:
+        ld.bad_paths.add(where)  # not compared with classifier.model again
+        return ()
+    return tuple(raw)
+
+
+def _check_ensemble(ld: _Loader, cfg: Config) -> None:
+    """Each ensemble model is another file than classifier.model and than each other."""
+    if not ld.ok("classifier.model", "classifier.ensemble"):
+        return
+    seen = {_real(ld.base_dir, cfg.classifier.model): "classifier.model"}
+    for i, entry in enumerate(cfg.classifier.ensemble):
+        real = _real(ld.base_dir, entry)
+        if real in seen:
+            ld.err(f"classifier.ensemble[{i}]", f"'{entry}' is the same model as {seen[real]}; "
+                   "averaging a model with itself changes nothing: list other models or "
+                   "remove it")
+            continue
+        seen[real] = f"classifier.ensemble[{i}]"
+
+
+def _real(base_dir: Path, text: str) -> str:
+    """A config path as the one file it names (builtin:, ~, relative and symlinks resolved)."""
+    return os.path.realpath(_resolve(base_dir, text))
+
+
 def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     """Validate a parsed YAML document; raises ConfigError listing every problem."""
     ld = _Loader(base_dir)
@@ -253,7 +297,8 @@ def config_from_dict(raw: Any, base_dir: Path, source: str = "") -> Config:
     if ld.errors:
         raise ConfigError(ld.errors, source)
     classifier = dataclasses.replace(
-        cfg.classifier, model=str(_resolve(base_dir, cfg.classifier.model)))
+        cfg.classifier, model=str(_resolve(base_dir, cfg.classifier.model)),
+        ensemble=tuple(str(_resolve(base_dir, m)) for m in cfg.classifier.ensemble))
     camera = cfg.camera
     if camera.path and camera.path != "demo":
         camera = dataclasses.replace(camera, path=str(_resolve(base_dir, camera.path)))
@@ -299,6 +344,7 @@ def _cross_check(ld: _Loader, cfg: Config) -> None:
         ld.err("camera.retry_min_s", f"{c.retry_min_s} is above camera.retry_max_s {c.retry_max_s}")
     if c.type == "replay" and not c.path:
         ld.err("camera.path", "the replay camera needs a directory of images or a video file")
+    _check_ensemble(ld, cfg)
     _check_controls(ld, cfg)
     _check_mqtt(ld, cfg)
     _check_mpd(ld, cfg)

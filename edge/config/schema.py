@@ -69,11 +69,20 @@ class FacesConfig:
     mirror_retry: bool = _opt(True)
 
 
+MAX_ENSEMBLE = 2  # classifier.ensemble: models averaged with classifier.model, at most
+
+
 @dataclass(frozen=True)
 class ClassifierConfig:
     model: str = _opt("builtin:models/emotion_int8.tflite")
+    # more models whose probabilities are averaged with model's (same classes, input size)
+    ensemble: tuple[str, ...] = _opt([], kind="model_list", max=MAX_ENSEMBLE)
     threads: int = _opt(1, min=1, max=8)
     flip: bool = _opt(True)
+
+    def models(self) -> tuple[str, ...]:
+        """Every model the classifier runs: model first, then the ensemble's."""
+        return (self.model, *self.ensemble)
 
 
 @dataclass(frozen=True)

@@ -145,3 +145,46 @@ def test_short_playlist_forms_and_weights(tmp_path):
     assert cfg.playlists["party"].weight == 3.0
     assert cfg.playlists["party"].shuffle is False
     assert cfg.playlists_for("happy") == ("favourites", "party")
+
+
+def test_classifier_ensemble_resolves_like_model(tmp_path):
+    """Relative to the config file's folder, ~ expanded, builtin: the shipped file; the
+    default is no ensemble."""
+    assert load_config(minimal(tmp_path)).classifier.ensemble == ()
+    cfg = load_config(minimal(tmp_path, "classifier:\n  model: m/a.tflite\n  ensemble: "
+                                        "[m/b.tflite, 'builtin:models/emotion_int8.tflite']\n"))
+    assert cfg.classifier.ensemble == (str(tmp_path / "m" / "b.tflite"),
+                                       str(REPO / "models" / "emotion_int8.tflite"))
+    assert cfg.classifier.models() == (str(tmp_path / "m" / "a.tflite"), *cfg.classifier.ensemble)
+    assert load_config(minimal(tmp_path, "classifier:\n  ensemble:\n")).classifier.ensemble == ()
+
+
+@pytest.mark.parametrize("value,error", [
+    ("m/b.tflite", "classifier.ensemble: must be a list of model paths, got 'm/b.tflite' (str); "
+                   "write it as a list: [m/b.tflite]"),
+    ("{m: b}", "classifier.ensemble: must be a list of model paths, got a mapping"),
+    ("[m/b.tflite, 3]", "classifier.ensemble[1]: must be the path of an int8 .tflite model, "
+                        "got 3 (int)"),
+    ("['']", "classifier.ensemble[0]: must be the path of an int8 .tflite model, got '' (str)"),
+    ("[a.tflite, b.tflite, c.tflite]", "classifier.ensemble: lists 3 models; at most 2 more "
+     "models can be averaged with classifier.model (each one adds its inference to every "
+     "face): remove 1"),
+    ("['builtin:models/emotion_int8.tflite']", "classifier.ensemble[0]: "
+     "'builtin:models/emotion_int8.tflite' is the same model as classifier.model; averaging "
+     "a model with itself changes nothing: list other models or remove it"),
+    ("[b.tflite, ./b.tflite]", "classifier.ensemble[1]: './b.tflite' is the same model as "
+     "classifier.ensemble[0]; averaging a model with itself changes nothing: list other "
+     "models or remove it"),
+])
+def test_classifier_ensemble_bad_values_are_one_line_errors(tmp_path, value, error):
+    assert errors_of(minimal(tmp_path, f"classifier:\n  ensemble: {value}\n")) == [error]
+
+
+def test_classifier_ensemble_same_file_by_another_name_is_a_duplicate(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.tflite").write_bytes(b"")
+    (tmp_path / "link.tflite").symlink_to(tmp_path / "m" / "a.tflite")
+    errs = errors_of(minimal(tmp_path, "classifier:\n  model: m/a.tflite\n"
+                                       "  ensemble: [link.tflite]\n"))
+    assert errs == ["classifier.ensemble[0]: 'link.tflite' is the same model as classifier.model; "
+                    "averaging a model with itself changes nothing: list other models or remove it"]
