@@ -7,6 +7,7 @@ class k = a grating at k*15 degrees), then converted with the real converter:
   tiny_uint8.tflite  uint8 input/output  (+ .json sidecar)
   wrong_outputs.tflite  10 outputs instead of 7
   rgb_input.tflite      a 48x48x3 input
+  small_input.tflite    a 32x32x1 input, 7 outputs: a model an ensemble with 48 px ones refuses
 The edge tests then exercise a real interpreter without TensorFlow installed.
 
     python workshop/make_test_models.py [--out tests/data]
@@ -60,8 +61,22 @@ def main() -> int:
     rgb = keras.Sequential([keras.Input((48, 48, 3)), keras.layers.Conv2D(4, 3, strides=4),
                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7)])
     (out / "rgb_input.tflite").write_bytes(to_int8_tflite(rgb, np.repeat(calib, 3, axis=-1)))
-    print("wrote wrong_outputs.tflite, rgb_input.tflite")
+    write_small_input(out, calib)
+    print("wrote wrong_outputs.tflite, rgb_input.tflite, small_input.tflite")
     return 0
+
+
+def write_small_input(out: Path, calib) -> None:
+    """small_input.tflite: an untrained emotion-shaped model on 32x32 faces (no sidecar)."""
+    import keras
+    import tensorflow as tf
+
+    from moodbox.converter.convert import to_int8_tflite
+
+    small = keras.Sequential([keras.Input((32, 32, 1)), keras.layers.Conv2D(4, 3, strides=4),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7)])
+    (out / "small_input.tflite").write_bytes(
+        to_int8_tflite(small, tf.image.resize(calib, (32, 32)).numpy()))
 
 
 if __name__ == "__main__":

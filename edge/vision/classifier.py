@@ -6,10 +6,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, Union
 
 import numpy as np
 
 from moodbox import files
+from moodbox.config.schema import ClassifierConfig
 from moodbox.quiet import native_stderr_logged
 from moodbox.vision.modelinfo import ModelInfo, read_sidecar
 
@@ -223,6 +225,96 @@ class EmotionClassifier:
     def stats(self) -> ModelStats:
         """MACs and parameters of conv, depthwise and dense layers, and file size."""
         return ModelStats(*_count_macs_params(self._interp), size_bytes=self._size_bytes)
+
+
+class EnsembleClassifier:
+    """Several EmotionClassifiers on the same face, their probabilities averaged.
+
+    Each member runs with the same threads and flip (so each already averages the face
+    and its mirror image when flip is on). They must agree on classes (names and order),
+    input size and pixel scale, so one crop feeds them all; `path` is the first model.
+    """
+
+    def __init__(self, model_paths: Sequence[str | Path], threads: int = 1, flip: bool = False):
+        if not model_paths:
+            raise ValueError("an ensemble needs at least one model")
+        for extra in model_paths[1:]:
+            if files.kind(Path(extra)) == files.MISSING:
+                raise ModelError(f"model file {extra} does not exist; fix its path in "
+                                 "classifier.ensemble or remove it there")
+        self.members = tuple(EmotionClassifier(p, threads=threads, flip=flip) for p in model_paths)
+        first = self.members[0]
+        for other in self.members[1:]:
+            _check_same_contract(first, other)
+        self.paths: tuple[Path, ...] = tuple(m.path for m in self.members)
+        self.path = first.path
+        self.flip = flip
+        self.info = first.info
+        self.runtime = first.runtime
+        self.classes: tuple[str, ...] = first.classes
+        self.input_size: int = first.input_size
+        self.last_ms: float = 0.0
+
+    @property
+    def input_dtype(self) -> type:
+        return self.members[0].input_dtype
+
+    def probabilities(self, face: np.ndarray) -> np.ndarray:
+        """The mean of the members' probabilities for one greyscale face."""
+        probs = np.mean([m.probabilities(face) for m in self.members], axis=0)
+        self.last_ms = sum(m.last_ms for m in self.members)
+        return probs.astype(np.float32)
+
+    def classify(self, face: np.ndarray) -> Emotion:
+        probs = self.probabilities(face)
+        top = int(np.argmax(probs))
+        return Emotion(self.classes[top], float(probs[top]), probs, self.classes)
+
+    def stats(self) -> ModelStats:
+        """MACs, parameters and file sizes of all members together (the cost per face)."""
+        each = [m.stats() for m in self.members]
+        return ModelStats(sum(s.macs for s in each), sum(s.params for s in each),
+                          sum(s.size_bytes for s in each))
+
+    def describe(self) -> str:
+        """'ensemble of 2 models (/path/a.tflite, /path/b.tflite)'"""
+        return f"ensemble of {len(self.paths)} models ({', '.join(str(p) for p in self.paths)})"
+
+
+def _check_same_contract(a: EmotionClassifier, b: EmotionClassifier) -> None:
+    """Ensemble members read the same crop and vote over the same classes, or ModelError."""
+    differs = []
+    if a.classes != b.classes:
+        differs.append(f"classes ({', '.join(a.classes)} vs {', '.join(b.classes)})")
+    if a.input_size != b.input_size:
+        differs.append(f"input size ({a.input_size}x{a.input_size} vs "
+                       f"{b.input_size}x{b.input_size})")
+    if a.info.scale != b.info.scale:
+        differs.append(f"pixel scale ({a.info.scale} vs {b.info.scale})")
+    if differs:
+        raise ModelError(f"models {a.path} and {b.path} cannot be averaged: they differ in "
+                         f"{' and '.join(differs)}; convert both with moodbox-convert convert "
+                         f"or remove {b.path.name} from classifier.ensemble")
+
+
+Classifier = Union[EmotionClassifier, EnsembleClassifier]
+
+
+def make_classifier(cfg: ClassifierConfig, model: str | Path | None = None) -> Classifier:
+    """The classifier classifier.* asks for: one model, or an ensemble when
+    classifier.ensemble lists more. `model` replaces classifier.model (--model)."""
+    primary = Path(model) if model is not None else Path(cfg.model)
+    if not cfg.ensemble:
+        return EmotionClassifier(primary, threads=cfg.threads, flip=cfg.flip)
+    if any(os.path.realpath(primary) == os.path.realpath(m) for m in cfg.ensemble):
+        raise ModelError(f"model {primary} is also in classifier.ensemble; averaging a model "
+                         "with itself changes nothing: pass another model or remove it there")
+    return EnsembleClassifier([primary, *cfg.ensemble], threads=cfg.threads, flip=cfg.flip)
+
+
+def describe(clf: Classifier) -> str:
+    """The model file, or 'ensemble of N models (a, b)': for log lines and reports."""
+    return clf.describe() if isinstance(clf, EnsembleClassifier) else str(clf.path)
 
 
 def _count_macs_params(interp) -> tuple[int, int]:

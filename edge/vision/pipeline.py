@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from moodbox.config import FacesConfig
-from moodbox.vision.classifier import Emotion, EmotionClassifier
+from moodbox.vision.classifier import Classifier, Emotion
 from moodbox.vision.crop import crop_face, frame_is_usable
 from moodbox.vision.detector import Box, make_detector
 from moodbox.vision.listeners import fuse_listeners
@@ -39,7 +39,7 @@ class FaceEmotionPipeline:
     """Detects faces, follows one (largest, stable between frames) or, with
     faces.listeners "all", classifies every face; crops each as FER2013 was framed."""
 
-    def __init__(self, faces: FacesConfig, classifier: EmotionClassifier):
+    def __init__(self, faces: FacesConfig, classifier: Classifier):
         self.faces_cfg = faces
         self.detector = make_detector(faces)
         self.selector = FaceSelector()
