@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from moodbox.camera import FrameGrabber, make_source, still_hold_s
-from moodbox.vision.classifier import EmotionClassifier, ModelError
+from moodbox.vision.classifier import ModelError, describe, make_classifier
 from moodbox.config import EX_CONFIG, CameraConfig, Config, ConfigError, load_config
 from moodbox.config.changes import describe_changes
 from moodbox.mood import EmotionSmoother, FollowedMood
@@ -116,8 +116,7 @@ class Daemon:
 
     def _build(self, cfg: Config) -> None:
         self._replay_hold = self._hold_for(cfg)
-        self.classifier = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads,
-                                            flip=cfg.classifier.flip)
+        self.classifier = make_classifier(cfg.classifier)
         self.vision = FaceEmotionPipeline(cfg.faces, self.classifier)
         self.smoother = EmotionSmoother(self.classifier.classes, cfg.mood,
                                         time.monotonic())
@@ -135,13 +134,17 @@ class Daemon:
                                    lambda: self.cfg.player.max_volume, self.player.save_learned,
                                    privacy=self.privacy)
         self._watch_library(playlists)
-        stats = self.classifier.stats()
-        logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
-                    cfg.model_path(), f"{stats.size_bytes / 1024:.0f} KiB",
-                    len(self.classifier.classes), self.classifier.input_size,
-                    self.classifier.input_size, stats.macs / 1e6, self.classifier.runtime)
+        self._log_model()
         logger.info("camera: %s; playlists: %s", self.grabber.source.describe(),
                     ", ".join(f"{n} ({len(p.tracks)})" for n, p in playlists.items()))
+
+    def _log_model(self) -> None:
+        """One line on the classifier: its model (or ensemble), size, input and cost."""
+        stats = self.classifier.stats()
+        logger.info("model %s (%s, %d classes, %dx%d input, %.1f M MACs) via %s",
+                    describe(self.classifier), f"{stats.size_bytes / 1024:.0f} KiB",
+                    len(self.classifier.classes), self.classifier.input_size,
+                    self.classifier.input_size, stats.macs / 1e6, self.classifier.runtime)
 
     def _watch_library(self, playlists) -> None:
         """Remember the playlist sources that are missing (a late USB stick or NAS)."""
@@ -410,11 +413,13 @@ class Daemon:
         old = self.cfg
         classifier, vision = self.classifier, self.vision
         if new.classifier != old.classifier:
-            classifier = EmotionClassifier(new.model_path(), threads=new.classifier.threads,
-                                           flip=new.classifier.flip)
+            classifier = make_classifier(new.classifier)
         if new.faces != old.faces or classifier is not self.classifier:
             vision = FaceEmotionPipeline(new.faces, classifier)
+        rebuilt = classifier is not self.classifier
         self.classifier, self.vision = classifier, vision
+        if rebuilt:
+            self._log_model()
         if tuple(classifier.classes) != self.smoother.classes:
             self.smoother = EmotionSmoother(classifier.classes, new.mood, time.monotonic())
         else:

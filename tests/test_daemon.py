@@ -15,7 +15,7 @@ from moodbox.vision.classifier import EmotionClassifier
 from moodbox.config import FacesConfig
 from moodbox.commands.classify import read_grey
 from moodbox.vision.pipeline import FaceEmotionPipeline
-from helpers import REPO, TONES, dominant_freq, make_setup, read_capture
+from helpers import DATA, REPO, TONES, dominant_freq, make_setup, read_capture
 from moodbox.probe import DaemonProcess, moodbox_command
 
 def expected_emotion(photo: Path) -> str:
@@ -97,6 +97,42 @@ def test_sighup_reload_keeps_old_config_on_error_and_applies_a_valid_one(tmp_pat
     assert d.wait_for("reload done", 10), d.log
     code, _ = d.stop()
     assert code == 0
+
+
+def _confidence(status: str) -> tuple[str, float]:
+    """'... emotion=happy(0.47) ...' -> ("happy", 0.47)"""
+    name, _, rest = status.split(" emotion=")[1].partition("(")
+    return name, float(rest.partition(")")[0])
+
+
+def test_an_ensemble_runs_averaged_and_a_reload_back_to_one_model(tmp_path, astronaut,
+                                                                 daemon_factory):
+    """The shipped model (happy, ~0.9 on the astronaut) averaged with the tiny fixture
+    (sad): the daemon's emotion is the ensemble's, far less sure; a reload that empties
+    classifier.ensemble goes back to the one model."""
+    model, tiny = REPO / "models" / "emotion_int8.tflite", DATA / "tiny_int8.tflite"
+    config = make_setup(tmp_path, astronaut, classifier__ensemble=[str(tiny)])
+    d = daemon_factory(config, tmp_path / "audio.raw")
+    assert d.wait_for(f"model ensemble of 2 models ({model}, {tiny}) (", 30), d.log
+    assert d.wait_for(" emotion=happy(", 30), d.log
+    status = [line for line in d.lines if " emotion=happy(" in line][-1]
+    assert _confidence(status)[1] < 0.7, status
+    cfg = yaml.safe_load(config.read_text())
+    cfg["classifier"]["ensemble"] = []
+    config.write_text(yaml.safe_dump(cfg))
+    seen = len(d.lines)
+    d.proc.send_signal(signal.SIGHUP)
+    assert d.wait_for(f"reload: classifier.ensemble: {tiny} -> (none)", 10), d.log
+    assert d.wait_for(f"model {model} (", 10), d.log
+    assert d.wait_for("reload done", 10), d.log
+    end = time.monotonic() + 10  # the second status line after it: a frame since the reload
+    while time.monotonic() < end and sum("status fps=" in l for l in d.lines[seen:]) < 2:
+        time.sleep(0.1)
+    status = [line for line in d.lines[seen:] if "status fps=" in line][-1]
+    name, confidence = _confidence(status)
+    assert name == "happy" and confidence > 0.8, status
+    code, _ = d.stop()
+    assert code == 0 and "Traceback" not in d.log, d.log
 
 
 def test_missing_model_exits_78_naming_the_file(tmp_path, astronaut):

@@ -29,15 +29,14 @@ class Report:
 
 
 def _check_model(cfg: Config, rep: Report) -> None:
-    from moodbox.vision.classifier import EmotionClassifier, ModelError
+    from moodbox.vision.classifier import ModelError, describe, make_classifier
 
     try:
-        clf = EmotionClassifier(cfg.model_path(), threads=cfg.classifier.threads,
-                                flip=cfg.classifier.flip)
+        clf = make_classifier(cfg.classifier)
         import numpy as np
         clf.probabilities(np.full((clf.input_size, clf.input_size), 128, np.uint8))
         s = clf.stats()
-        rep.add(OK, "model", f"{cfg.model_path()} ({s.size_bytes / 1024:.0f} KiB, "
+        rep.add(OK, "model", f"{describe(clf)} ({s.size_bytes / 1024:.0f} KiB, "
                 f"{s.macs / 1e6:.1f} M MACs, {clf.input_size}x{clf.input_size} "
                 f"{clf.info.scale}, {clf.runtime}); inference ran")
     except ModelError as exc:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from moodbox import jsonio
-from moodbox.vision.classifier import EmotionClassifier, ModelError
+from moodbox.vision.classifier import ModelError, make_classifier
 from moodbox.config import EX_CONFIG, Config, ConfigError, find_config, load_config
 from moodbox.vocabulary import EMOTIONS
 from moodbox.vision.detector import DetectorError
@@ -59,13 +59,11 @@ def classify_images(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_CONFIG
-    model = Path(args.model) if args.model else cfg.model_path()
     still_width = STILL_DETECT_WIDTH.get(cfg.faces.detector, 960)
     faces_cfg = dataclasses.replace(cfg.faces, roi=False, detect_every=1,
                                     detect_width=max(cfg.faces.detect_width, still_width))
     try:
-        pipeline = FaceEmotionPipeline(faces_cfg, EmotionClassifier(
-            model, threads=cfg.classifier.threads, flip=cfg.classifier.flip))
+        pipeline = FaceEmotionPipeline(faces_cfg, make_classifier(cfg.classifier, args.model or None))
     except (ModelError, DetectorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EX_CONFIG

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import REPO, make_setup, run_cli, write_tone
+from helpers import DATA, REPO, make_setup, run_cli, write_tone
 
 MODEL = str(REPO / "models" / "emotion_int8.tflite")
 EMOTIONS = {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
@@ -85,6 +85,58 @@ def test_classify_bad_model_exits_78(tmp_path, astronaut):
     r = run_cli(["classify", "--model", str(bad), str(astronaut)])
     assert r.returncode == 78
     assert "m.tflite is not a TFLite model" in r.stderr
+
+
+def _classifier_config(tmp_path, name: str, **classifier) -> Path:
+    cfg = yaml.safe_load((REPO / "config.yaml").read_text())  # builtin: paths stay valid
+    cfg["classifier"].update(classifier)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_classify_with_an_ensemble_averages_its_models(tmp_path, astronaut, grace_hopper):
+    tiny = str(DATA / "tiny_int8.tflite")
+    runs = {}
+    for name, classifier in (("ensemble", {"ensemble": [tiny]}), ("shipped", {}),
+                             ("tiny", {"model": tiny})):
+        config = _classifier_config(tmp_path, f"{name}.yaml", **classifier)
+        r = run_cli(["classify", "--config", str(config), "--json", str(astronaut),
+                     str(grace_hopper)])
+        assert r.returncode == 0, r.stderr
+        runs[name] = [json.loads(line)["faces"][0] for line in r.stdout.strip().splitlines()]
+    for ens, one, two in zip(runs["ensemble"], runs["shipped"], runs["tiny"]):
+        assert ens["box"] == one["box"] == two["box"]
+        for emotion, p in ens["probs"].items():
+            assert p == pytest.approx((one["probs"][emotion] + two["probs"][emotion]) / 2, abs=2e-4)
+        assert ens["emotion"] == max(ens["probs"], key=ens["probs"].get)
+    # --model replaces classifier.model: naming the ensemble's own model is refused
+    r = run_cli(["classify", "--config", str(tmp_path / "ensemble.yaml"), "--model", tiny,
+                 str(astronaut)])
+    assert r.returncode == 78 and "Traceback" not in r.stderr
+    assert "tiny_int8.tflite is also in classifier.ensemble" in r.stderr
+
+
+def test_check_names_every_model_of_the_ensemble(tmp_path, astronaut):
+    tiny = DATA / "tiny_int8.tflite"
+    config = make_setup(tmp_path, astronaut, classifier__ensemble=[str(tiny)])
+    r = run_cli(["check", "--config", str(config)], env={"SDL_AUDIODRIVER": "disk",
+                                                         "SDL_DISKAUDIOFILE": os.devnull})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"[  ok] model      ensemble of 2 models ({MODEL}, {tiny}) (" in r.stdout
+    assert "inference ran" in r.stdout
+    swapped = tmp_path / "swapped.tflite"  # the same network, its classes in another order
+    swapped.write_bytes(tiny.read_bytes())
+    info = json.loads((DATA / "tiny_int8.json").read_text())
+    info["classes"] = info["classes"][::-1]
+    (tmp_path / "swapped.json").write_text(json.dumps(info))
+    config.write_text(config.read_text().replace(str(tiny), str(swapped)))
+    r = run_cli(["check", "--config", str(config)], env={"SDL_AUDIODRIVER": "disk",
+                                                         "SDL_DISKAUDIOFILE": os.devnull})
+    assert r.returncode == 1
+    assert f"[FAIL] model      models {MODEL} and {swapped} cannot be averaged: they differ in " \
+           "classes" in r.stdout
+    assert "remove swapped.tflite from classifier.ensemble" in r.stdout
 
 
 def test_check_reports_per_mood_counts_and_skipped_files(tmp_path, astronaut):
