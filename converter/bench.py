@@ -154,12 +154,14 @@ def _default_val() -> Path | None:
     return p if p.is_file() else None
 
 
-def _moodbox_accuracy(model: str, val: Path) -> dict:
+def _moodbox_accuracy(model: str, ensemble: list[str], val: Path) -> dict:
+    """One view's accuracy of the benched classifier (with --ensemble: the averaged one)."""
+    from moodbox.commands.bench import bench_classifier
     from moodbox.converter.data import load_npz
-    from moodbox.vision.classifier import EmotionClassifier
+    from moodbox.vision.classifier import make_classifier
 
     faces = load_npz(val)
-    clf = EmotionClassifier(model, threads=1)
+    clf = make_classifier(bench_classifier(model, ensemble, flip=False))
     pred = np.array([int(np.argmax(clf.probabilities(f))) for f in faces.x])
     return {"n": len(faces), "moodbox_int8": float(np.mean(pred == faces.y))}
 
@@ -213,7 +215,7 @@ def run_bench(args: argparse.Namespace) -> int:
         report["fer"] = {"skipped": fer_note}
     val = Path(args.val) if args.val else _default_val()
     if val is not None:
-        acc = _moodbox_accuracy(model, val)
+        acc = _moodbox_accuracy(model, report["ensemble"], val)
         if not args.no_fer and not fer_note:
             fa = run_worker("fer-accuracy", ["--val", str(val)], module=MODULE)
             acc.update({k: v for k, v in fa.items() if k != "n"} if "error" not in fa else {"fer_error": fa["error"]})
@@ -273,7 +275,8 @@ def markdown(r: dict) -> str:
     if "moodbox_int8" in acc:
         lines += ["", f"### Accuracy on {acc['data']} ({acc['n']} faces)", "",
                   "| classifier | accuracy |", "|---|---:|",
-                  f"| moodbox int8 | {acc['moodbox_int8'] * 100:.1f}% |"]
+                  f"| moodbox int8{' (ensemble)' if r.get('ensemble') else ''} | "
+                  f"{acc['moodbox_int8'] * 100:.1f}% |"]
         for k in ("fer_keras", "fer_tflite"):
             if k in acc:
                 lines.append(f"| {k.replace('_', ' ')} | {acc[k] * 100:.1f}% |")
@@ -289,7 +292,9 @@ def markdown(r: dict) -> str:
                   f"(face detection ~{pe['pi4_detect_ms']} ms of it; YuNet at 320x240 is published at "
                   f"{ref['yunet_320x240_pi4_ms']:.0f} ms there) and **{pe['pi5_ms']} ms on a Pi 5** "
                   f"(Pi 5 ~{ref['pi5_over_pi4']}x a Pi 4)."]
-    lines += [f"By MACs alone ({r['macs'] / 1e6:.1f} M vs MobileNetV2's {ref['mobilenet_v2_macs'] / 1e6:.0f} M), "
+    members = f", all {len(r['ensemble']) + 1} models of the ensemble" if r.get("ensemble") else ""
+    lines += [f"By MACs alone ({r['macs'] / 1e6:.1f} M{members} vs MobileNetV2's "
+              f"{ref['mobilenet_v2_macs'] / 1e6:.0f} M), "
               f"inference would take ~{pe['pi4_infer_ms_by_macs']} ms on a Pi 4 in fp32; int8 is faster."]
     lines += ["", "targets: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in r["targets"].items())]
     return "\n".join(lines)

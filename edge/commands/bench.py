@@ -47,6 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=0, help="frames to time (default: the whole "
                    "video, or 150 for photos)")
     p.add_argument("--model", default=None, help="int8 .tflite (default: the shipped model)")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="PATH",
+                   help="time an ensemble: up to 2 more models averaged with --model on every "
+                   "face, as classifier.ensemble in config.yaml does")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--plot", default=None, help="write the per-stage latency distribution (PNG)")
     p.add_argument("--no-variants", action="store_true", help="skip the detector tuning runs")
@@ -135,13 +138,23 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def bench_classifier(model: str, ensemble: list[str], flip: bool = True):
+    """classifier.* as the bench runs it: one thread, the shipped flip unless a variant
+    turns it off, `ensemble` averaged with `model`."""
+    from moodbox.config import ClassifierConfig
+
+    shipped = ClassifierConfig()
+    return dataclasses.replace(shipped, model=model, ensemble=tuple(ensemble), threads=1,
+                               flip=flip and shipped.flip)
+
+
 def worker_moodbox(args: argparse.Namespace) -> dict:
     """The moodbox pipeline, stage by stage, on one thread."""
     import cv2
 
     from moodbox.camera import to_grey
-    from moodbox.vision.classifier import EmotionClassifier
-    from moodbox.config import ClassifierConfig, FacesConfig, MoodConfig
+    from moodbox.vision.classifier import make_classifier
+    from moodbox.config import FacesConfig, MoodConfig
     from moodbox.mood import EmotionSmoother
     from moodbox.vision.pipeline import FaceEmotionPipeline
 
@@ -150,7 +163,7 @@ def worker_moodbox(args: argparse.Namespace) -> dict:
     faces_cfg = dataclasses.replace(FacesConfig(), detector=v["detector"],
                                     detect_width=v["detect_width"], roi=v["roi"],
                                     detect_every=v["detect_every"], idle_every=v["idle_every"])
-    clf = EmotionClassifier(args.model, threads=1, flip=v["flip"] and ClassifierConfig().flip)
+    clf = make_classifier(bench_classifier(args.model, args.ensemble, flip=v["flip"]))
     pipeline = FaceEmotionPipeline(faces_cfg, clf)
     smoother = EmotionSmoother(clf.classes, MoodConfig(), time.monotonic())
     times = {s: [] for s in STAGES}
@@ -195,6 +208,7 @@ def worker_main(argv: list[str], workers: dict = WORKERS, prog: str = "moodbox.c
     p.add_argument("--source", default=None)
     p.add_argument("--frames", type=int, default=0)
     p.add_argument("--model", default=None)
+    p.add_argument("--ensemble", nargs="*", default=[])
     p.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS))
     p.add_argument("--fer-mode", default="tflite", choices=["tflite", "keras"])
     p.add_argument("--val", default=None)
@@ -222,22 +236,28 @@ def run_worker(kind: str, extra: list[str], timeout: float = 900,
     return {"error": f"{kind} worker failed (exit {r.returncode}): {' / '.join(tail)}"}
 
 
-def _run_daemon(source: str | None, seconds: float = 10.0) -> dict:
-    """The real `moodbox run` (player included) on the same frames: its peak RSS and the
-    time from process start to its first decision (moodbox.probe, as systemd sees it)."""
+def _run_daemon(source: str | None, model: str, ensemble: list[str],
+                seconds: float = 10.0) -> dict:
+    """The real `moodbox run` (player included) on the same frames and the same classifier:
+    its peak RSS and the time from process start to its first decision (moodbox.probe, as
+    systemd sees it)."""
     import tempfile
 
     from moodbox import assets
     from moodbox.probe import DaemonProcess
 
     with tempfile.TemporaryDirectory(prefix="moodbox-bench-") as tmp:
+        config = Path(tmp) / "config.yaml"  # the shipped config with the benched classifier
+        classifier = {"model": str(Path(model).resolve()), "ensemble": ensemble}
+        config.write_text(jsonio.dumps({"classifier": classifier}),  # JSON is YAML
+                          encoding="utf-8")
         if source is None:
             frames = Path(tmp) / "frames"
             frames.mkdir()
             for i, p in enumerate(assets.demo_photos()):
                 (frames / f"{i}{p.suffix}").symlink_to(p)
             source = str(frames)
-        with DaemonProcess(["--config", str(assets.default_config()), "--source", source,
+        with DaemonProcess(["--config", str(config), "--source", source,
                             "--duration", str(seconds)]) as daemon:
             code, peak = daemon.wait(timeout=seconds + 60)
             first = daemon.start_to_first_decision_s(timeout=0)
@@ -270,19 +290,32 @@ def collect(args: argparse.Namespace) -> tuple[dict, dict]:
     """Time the pipeline (and each tuning variant) and the daemon: (report, raw timings)."""
     from moodbox import assets
 
+    from moodbox.config.schema import MAX_ENSEMBLE
+    from moodbox.vision.classifier import ModelError, describe, make_classifier
+
     model = args.model or str(assets.default_model())
+    ensemble = [str(Path(m).resolve()) for m in args.ensemble]
+    if len(ensemble) > MAX_ENSEMBLE:
+        raise SystemExit(f"error: --ensemble lists {len(ensemble)} models; at most "
+                         f"{MAX_ENSEMBLE} are averaged with --model")
     if not Path(model).is_file():
         raise SystemExit(f"error: model {model} does not exist; pass --model")
+    try:  # every model there and all of them agreeing, before any worker starts
+        models = describe(make_classifier(bench_classifier(model, ensemble)))
+    except ModelError as exc:
+        raise SystemExit(f"error: {exc}") from None
     base = ["--model", model, "--frames", str(args.frames)] + (["--source", args.source] if args.source else [])
+    base += ["--ensemble", *ensemble] if ensemble else []
     feed = FrameFeed(args.source, args.frames)  # validates the source early
-    print(f"moodbox bench: {feed.description}, 1 thread, model {model}", file=sys.stderr)
+    print(f"moodbox bench: {feed.description}, 1 thread, model {models}", file=sys.stderr)
     main = run_worker("moodbox", base + ["--variant", DEFAULT_VARIANT])
     if "error" in main:
         raise SystemExit(f"error: {main['error']}")
     report = _summarise(main)
     report.update(macs=main["macs"], params=main["params"], model_bytes=main["model_bytes"],
-                  runtime=main["runtime"], source=feed.description, model=model)
-    report["daemon"] = _run_daemon(args.source)
+                  runtime=main["runtime"], source=feed.description, model=model,
+                  ensemble=ensemble, models=models)
+    report["daemon"] = _run_daemon(args.source, model, ensemble)
     if not args.no_variants:
         report["variants"] = {}
         for name in VARIANTS:
@@ -328,7 +361,7 @@ def markdown(r: dict) -> str:
               f"{d.get('peak_rss_mb', 0):.0f} MB, process start to first decision "
               f"{(d.get('start_to_first_s') or 0):.2f} s",
               f"model: {r['macs'] / 1e6:.1f} M MACs, {r['params']:,} parameters, "
-              f"{r['model_bytes'] / 1024:.0f} KiB"]
+              f"{r['model_bytes'] / 1024:.0f} KiB" + _ensemble_note(r)]
     if r.get("variants"):
         lines += ["", "### Face detectors side by side (tuning steps cumulative within a detector)",
                   "", "| variant | detect median ms | detect p90 ms | total median ms | frames with "
@@ -340,6 +373,11 @@ def markdown(r: dict) -> str:
                          f"{v['with_face']}/{v['frames']} |")
         lines += ["", "detectors: " + "; ".join(dict.fromkeys(v["detector"] for v in r["variants"].values()))]
     return "\n".join(lines)
+
+
+def _ensemble_note(r: dict) -> str:
+    """' (ensemble of 2 models (a, b): all of them, every face)', or '' for one model."""
+    return f" ({r['models']}: all of them, every face)" if r.get("ensemble") else ""
 
 
 def plot_stages(raw: dict, out: Path) -> None:
