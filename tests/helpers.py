@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -137,3 +138,13 @@ def write_face_sets(folder: Path, **splits: tuple[int, int]) -> Path:
         faces = synthetic_faces(n, seed=seed)
         save_npz(folder / f"{name}.npz", faces.x, faces.y)
     return folder
+
+
+def wait_until(check, timeout: float = 10.0, every: float = 0.05) -> bool:
+    """Poll `check` until it is true or `timeout` seconds pass; a last look at the end."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(every)
+    return bool(check())

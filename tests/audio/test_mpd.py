@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, write_tone
+from helpers import REPO, write_tone, wait_until
 from moodbox.audio.mpd_backend import MpdBackend
 from moodbox.audio.player import PlaylistPlayer
 from moodbox.audio.playlists import Playlist, load_playlists
@@ -82,13 +82,9 @@ def core_for(thread: PlayerThread, names=("upbeat", "calm", "favourites")) -> Co
                        lambda: thread.player.cfg.max_volume)
 
 
+
 def wait(check, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
+    return wait_until(check, timeout)
 
 
 def hears(server: MpdServer, *hz: float, timeout: float = 10.0) -> bool:

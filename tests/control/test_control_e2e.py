@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import TONES, dominant_freq, make_setup, read_capture, write_tone
+from helpers import TONES, dominant_freq, make_setup, read_capture, write_tone, wait_until
 from moodbox.probe import DaemonProcess, moodbox_command
 
 RATE = 44100
@@ -78,15 +78,6 @@ def box(tmp_path, astronaut, short_dir):
     yield make
     for b in made:
         b.close()
-
-
-def wait_until(check, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def rms(x: np.ndarray) -> float:

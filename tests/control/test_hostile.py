@@ -18,7 +18,7 @@ import pytest
 
 import moodbox.probe as probe
 from browser import free_port
-from helpers import make_setup
+from helpers import make_setup, wait_until
 from moodbox.probe import DaemonProcess, moodbox_command
 from test_core import rig  # noqa: F401 (the fixture: a core on a FakeAudio player)
 
@@ -29,15 +29,6 @@ FD_LIMIT = 128  # the daemon's own limit in the flood test (soft and hard)
 def cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess:
     return subprocess.run([*moodbox_command(), *args], capture_output=True, text=True,
                           timeout=timeout)
-
-
-def wait_until(check, timeout: float = 10.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture()

@@ -13,7 +13,7 @@ import cv2
 import pytest
 import yaml
 
-from helpers import make_setup
+from helpers import make_setup, wait_until
 from moodbox.camera import Picamera2Source
 from moodbox.commands.classify import read_grey
 from moodbox.control.privacy import PrivacyStore, PrivacySwitch
@@ -23,13 +23,9 @@ from fakes import FakePiCameraSystem
 from test_core import rig  # noqa: F401 (the fixture: a core on a FakeAudio player)
 
 
+
 def until(check, timeout: float = 20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if check():
-            return True
-        time.sleep(0.05)
-    return bool(check())
+    return wait_until(check, timeout)
 
 
 # --- the store ---------------------------------------------------------------------
