@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Print the issue 26 arms table of the model card from the evaluation JSONs in this folder."""
+"""Print the issue 26 tables of the model card from the evaluation JSONs and paired-test
+outputs in this folder: every arm, every ensemble, and the paired tests against the
+shipped model (`python models/evidence/issue26/table.py`)."""
 from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -13,10 +16,22 @@ ARMS = ("classic-s26", "classic-s26-swa", "classic-s27", "classic-s27-swa",
         "camera-mixup-s26", "camera-mixup-s26-swa", "camera-mixup-s27", "camera-mixup-s27-swa",
         "camera-mixup-bf16-s26", "camera-mixup-bf16-s26-swa",
         "camera-ferplus-mixup-s26", "camera-ferplus-mixup-s26-swa",
-        "camera-mixup-online3-s26", "camera-mixup-online3-s26-swa")
+        "camera-mixup-online3-s26", "camera-mixup-online3-s26-swa",
+        # the second session: class-balanced sampling, a low-rate fine-tune, from scratch
+        "camera-mixup-bal05-s26", "camera-mixup-online3-lr003-s26",
+        "scratch-camera-mixup-online3-s26")
+# averaged ensembles (`evaluate --model A+B`): folder -> what its members are
+ENSEMBLES = {
+    "ens-shipped+round2-wide-a0.5": "shipped + round 2's distill-wide student (A 0.5, T 2)",
+    "ens-shipped+bal05-s26": "shipped + camera-mixup-bal05-s26",
+    "ens-shipped+lr003-s26": "shipped + camera-mixup-online3-lr003-s26",
+    "ens-shipped+scratch-s26": "shipped + scratch-camera-mixup-online3-s26",
+}
 
 
 def cost(arm: str) -> str:
+    if arm.startswith("ens-"):
+        return "2 models per view"
     if arm.endswith("-swa"):
         return "mean of epochs " + ("2-4" if "online" in arm else "4-6")
     rows = list(csv.DictReader((HERE / arm / "model.log.csv").open()))
@@ -34,6 +49,27 @@ def row(name: str, path: Path, spent: str = "") -> str:
             f"{c['recall']['disgust']:.2f} / {c['recall']['fear']:.2f} | {spent} |")
 
 
+def paired(arm: str) -> str | None:
+    """One row of the paired-test table from the arm's compare_val.txt / compare_sfew.txt:
+    accuracy change and McNemar p (one view, flip), and val fear / disgust recall (flip)."""
+    cells = []
+    recall = {}
+    for data in ("val", "sfew"):
+        path = HERE / arm / f"compare_{data}.txt"
+        if not path.is_file():
+            return None
+        text = path.read_text()
+        for diff, p in re.findall(r"\(([+-]\d+\.\d+) points\);.*McNemar p = (\d\.\d+)", text):
+            cells.append(f"{diff} (p {p})")
+        if data == "val":
+            flip = text.split("flip-averaged:")[1]
+            for cls in ("fear", "disgust"):
+                a, b, p = re.search(cls + r"\s+recall (\d\.\d+) -> (\d\.\d+) .*McNemar p = "
+                                    r"(\d\.\d+)", flip).groups()
+                recall[cls] = f"{a} -> {b} (p {p})"
+    return f"| {arm} | " + " | ".join(cells + [recall["fear"], recall["disgust"]]) + " |"
+
+
 def main() -> int:
     print("| model | val one view | val flip | val recall ang/dis/fea/hap/sad/sur/neu | "
           "val balanced (one / flip) | SFEW (one / flip) | SFEW balanced | "
@@ -46,6 +82,27 @@ def main() -> int:
             path = HERE / arm / f"eval_{kind}.json"
             if path.is_file():
                 print(row(f"{arm}, {kind}", path, cost(arm) if kind == "int8" else ""))
+    print()
+    print("Ensembles (int8 members, probabilities averaged per view):")
+    print()
+    print("| ensemble | val one view | val flip | val recall ang/dis/fea/hap/sad/sur/neu | "
+          "val balanced (one / flip) | SFEW (one / flip) | SFEW balanced | "
+          "SFEW disgust / fear recall | cost |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|")
+    for arm, members in ENSEMBLES.items():
+        path = HERE / arm / "eval_int8.json"
+        if path.is_file():
+            print(row(members, path, cost(arm)))
+    print()
+    print("Paired tests against the shipped int8 model (exact McNemar; recall flip-averaged):")
+    print()
+    print("| candidate | val one view | val flip | SFEW one view | SFEW flip | val fear recall | "
+          "val disgust recall |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for arm in (*ARMS, *ENSEMBLES):
+        line = paired(arm)
+        if line:
+            print(line)
     return 0
 
 
