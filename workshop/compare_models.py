@@ -35,17 +35,11 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def members(model: Path) -> list[Path]:
-    """The model files of one argument: `a.tflite+b.tflite` names an averaged ensemble."""
-    return [Path(part) for part in str(model).split("+")]
-
-
 def predictions(model: Path, faces) -> tuple[np.ndarray, np.ndarray]:
+    """One view's and the flip-averaged predictions; `A+B` is averaged by predict_views."""
     from moodbox.converter.evaluate import predict_views
 
-    views = [predict_views(m, faces)[:2] for m in members(model)]
-    plain = sum(v[0] for v in views) / len(views)
-    mirror = sum(v[1] for v in views) / len(views)
+    plain, mirror, *_ = predict_views(model, faces)
     return plain.argmax(1), (plain + mirror).argmax(1)
 
 
@@ -82,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             faces = load_sfew(args.data)
         else:
             faces = load_npz(args.data)
-        for m in (part for model in args.models for part in members(model)):
+        from moodbox.converter.evaluate import ensemble_members
+
+        for m in (part for model in args.models for part in ensemble_members(model)):
             if not m.is_file():
                 raise DataError(f"{m}: no such model file")
         preds = [predictions(m, faces) for m in args.models]
