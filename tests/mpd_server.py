@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import wait_until
+
 RATE = 8000  # the fifo carries 8 kHz mono 16-bit PCM: cheap, and plenty to tell tones apart
 
 
@@ -100,12 +102,7 @@ class FifoListener:
         return float(np.fft.rfftfreq(len(x), 1 / RATE)[int(np.argmax(spectrum[1:])) + 1])
 
     def wait_for(self, check, timeout: float = 10.0, step: float = 0.1) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if check():
-                return True
-            time.sleep(step)
-        return bool(check())
+        return wait_until(check, timeout, step)
 
 
 @dataclass
