@@ -131,6 +131,12 @@ def _softmax_if_needed(v: np.ndarray) -> np.ndarray:
     return (p / total if total > 0 else np.full_like(p, 1.0 / len(p))).astype(np.float32)
 
 
+def top_emotion(probs: np.ndarray, classes: tuple[str, ...]) -> Emotion:
+    """The most probable class of `probs`, with all the probabilities."""
+    top = int(np.argmax(probs))
+    return Emotion(classes[top], float(probs[top]), probs, classes)
+
+
 class EmotionClassifier:
     """Wraps one TFLite interpreter; reads shapes, dtypes and quantization from the model.
 
@@ -218,9 +224,7 @@ class EmotionClassifier:
         return _softmax_if_needed(_dequantize(raw, self._out))
 
     def classify(self, face: np.ndarray) -> Emotion:
-        probs = self.probabilities(face)
-        top = int(np.argmax(probs))
-        return Emotion(self.classes[top], float(probs[top]), probs, self.classes)
+        return top_emotion(self.probabilities(face), self.classes)
 
     def stats(self) -> ModelStats:
         """MACs and parameters of conv, depthwise and dense layers, and file size."""
@@ -266,9 +270,7 @@ class EnsembleClassifier:
         return probs.astype(np.float32)
 
     def classify(self, face: np.ndarray) -> Emotion:
-        probs = self.probabilities(face)
-        top = int(np.argmax(probs))
-        return Emotion(self.classes[top], float(probs[top]), probs, self.classes)
+        return top_emotion(self.probabilities(face), self.classes)
 
     def stats(self) -> ModelStats:
         """MACs, parameters and file sizes of all members together (the cost per face)."""
