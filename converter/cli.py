@@ -29,7 +29,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                       mix_prob=args.mix_prob, mix_alpha=args.mix_alpha,
                       ferplus=args.ferplus or "", ferplus_weight=args.ferplus_weight,
                       online_teachers=tuple(args.online_teachers or ()),
-                      precision=args.precision, balance=args.balance)
+                      precision=args.precision, balance=args.balance,
+                      add_faces=args.add_faces or "", add_split=args.add_split,
+                      add_repeat=args.add_repeat)
     train_set, val_set = load_npz(args.train), load_npz(args.val)
     state = train(train_set, val_set, Path(args.out), cfg, resume=args.resume)
     logger.info("best val accuracy %.4f at epoch %d; model in %s",
@@ -161,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --augment camera: class-balanced sampling, a face of a class with "
                         "n faces drawn at weight n**-B (0: off, 0.5: square-root sampling, 1: "
                         "every class an equal share of each epoch)")
+    t.add_argument("--add-faces", default=None, metavar="DIR",
+                   help="more labelled faces to train on: a folder with labels.json "
+                        "(\"<split>/<Class>/<file>\" -> class) as ../shared/data/sfew, each "
+                        "face prepared as the daemon prepares a crop. Never evaluate on the "
+                        "split you add (SFEW: add train, check on --sfew-split val)")
+    t.add_argument("--add-split", choices=["train", "val", "all"], default="train",
+                   help="which split of --add-faces joins the training set")
+    t.add_argument("--add-repeat", type=int, default=1, metavar="K",
+                   help="each added face appears K times per epoch (1-100)")
     t.set_defaults(func=cmd_train)
 
     a = sub.add_parser("average", help="average checkpoints' weights (SWA), recompute batch norm")

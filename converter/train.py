@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from moodbox.converter import models
-from moodbox.converter.data import FaceSet
+from moodbox.converter.data import DataError, FaceSet
 from moodbox.vision.modelinfo import ModelInfo
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ class TrainConfig:
     online_teachers: tuple[str, ...] = ()  # with augment=camera: teachers scored on each view
     precision: str = "float32"  # or mixed_bfloat16 (Keras policy); saved models are float32
     balance: float = 0.0  # with augment=camera: class-balanced sampling exponent (0 off, 1 equal)
+    add_faces: str = ""  # an SFEW-style folder (labels.json) whose faces join the training set
+    add_split: str = "train"  # which of its splits (train, val, all)
+    add_repeat: int = 1  # each added face appears this many times per epoch
 
 
 def paths_for(out: Path) -> dict[str, Path]:
@@ -560,6 +563,31 @@ def _fit_camera(model, train_set: FaceSet, val_set: FaceSet, cfg: TrainConfig,
             break
 
 
+def with_added_faces(train_set: FaceSet, cfg: TrainConfig) -> FaceSet:
+    """The training faces plus cfg.add_faces (an SFEW-style folder: labels.json naming
+    "<split>/<Class>/<file>" -> class, each face prepared as the daemon prepares a crop),
+    repeated cfg.add_repeat times. The added faces come after the FER2013 rows in a fixed
+    order, so the seeded data order (and a resumed run) stays a function of (seed, epoch)."""
+    if not cfg.add_faces:
+        return train_set
+    from moodbox.converter.sfew import load_sfew
+
+    extra = load_sfew(Path(cfg.add_faces), cfg.add_split, size=int(train_set.x.shape[1]))
+    if tuple(extra.classes) != tuple(train_set.classes):
+        raise DataError(f"--add-faces {cfg.add_faces}: classes {', '.join(extra.classes)} differ "
+                        f"from the training set's {', '.join(train_set.classes)}")
+    if not len(extra):
+        raise DataError(f"--add-faces {cfg.add_faces}: no labelled faces in split "
+                        f"{cfg.add_split!r}; pick --add-split train, val or all")
+    counts = np.bincount(extra.y, minlength=len(extra.classes))
+    logger.info("added %d faces from %s (split %s) x %d per epoch: %s", len(extra), cfg.add_faces,
+                cfg.add_split, cfg.add_repeat,
+                ", ".join(f"{c} {n}" for c, n in zip(extra.classes, counts)))
+    x = np.concatenate([train_set.x] + [extra.x] * cfg.add_repeat)
+    y = np.concatenate([train_set.y] + [extra.y] * cfg.add_repeat)
+    return FaceSet(x, y, train_set.classes, train_set.path)
+
+
 def _check_recipe(cfg: TrainConfig) -> None:
     if cfg.precision not in ("float32", "mixed_bfloat16"):
         raise ValueError(f"--precision must be float32 or mixed_bfloat16, not {cfg.precision!r}")
@@ -577,6 +605,13 @@ def _check_recipe(cfg: TrainConfig) -> None:
                          "--augment classic; with --augment camera use --online-teachers")
     if cfg.online_teachers and cfg.augment != "camera":
         raise ValueError("--online-teachers needs --augment camera")
+    if cfg.add_faces and (cfg.ferplus or cfg.teacher_labels):
+        raise ValueError("--add-faces cannot go with --ferplus or --teacher-labels: those are "
+                         "aligned row for row with the --train faces; use --online-teachers")
+    if cfg.add_faces and not 1 <= cfg.add_repeat <= 100:
+        raise ValueError(f"--add-repeat must be a whole number from 1 to 100, not {cfg.add_repeat}")
+    if cfg.add_faces and cfg.add_split not in ("train", "val", "all"):
+        raise ValueError(f"--add-split must be train, val or all, not {cfg.add_split!r}")
     if cfg.online_teachers and not (0.0 < cfg.distill_weight <= 1.0 and cfg.temperature > 0):
         raise ValueError("--distill-weight must lie in (0, 1] and --temperature be positive")
 
@@ -591,6 +626,7 @@ def train(train_set: FaceSet, val_set: FaceSet, out: Path, cfg: TrainConfig,
         tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, cfg.threads))
     _check_recipe(cfg)
+    train_set = with_added_faces(train_set, cfg)
     teacher = _teacher_labels(cfg, train_set, val_set)
     camera = None
     if cfg.augment == "camera":  # read before any run file is touched

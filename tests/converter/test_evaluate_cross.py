@@ -135,3 +135,90 @@ def test_evaluate_scores_an_averaged_ensemble_named_a_plus_b(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     expect = np.mean((a[0] + b[0]).argmax(1) == faces.y)
     assert out["accuracy"] == pytest.approx(expect, abs=1e-4)
+
+
+def test_added_faces_join_the_training_set_repeated_in_a_fixed_order(tmp_path):
+    """`train --add-faces DIR --add-split S --add-repeat K`: the split's faces, prepared as
+    `load_sfew` prepares them, come after the --train rows K times over; other splits stay out."""
+    from moodbox.converter.train import TrainConfig, with_added_faces
+
+    root = _sfew_folder(tmp_path / "sfew")
+    base = synthetic_faces(20, seed=3)
+    assert with_added_faces(base, TrainConfig()) is base
+    both = with_added_faces(base, TrainConfig(add_faces=str(root), add_split="train",
+                                              add_repeat=3))
+    extra = load_sfew(root, "train")
+    assert len(both) == 20 + 3 * 7 and both.classes == base.classes
+    np.testing.assert_array_equal(both.x[:20], base.x)
+    for k in range(3):
+        np.testing.assert_array_equal(both.x[20 + 7 * k:27 + 7 * k], extra.x)
+        np.testing.assert_array_equal(both.y[20 + 7 * k:27 + 7 * k], extra.y)
+    val_faces = {f.tobytes() for f in load_sfew(root, "val").x}
+    assert not any(f.tobytes() in val_faces for f in both.x[20:])
+
+
+def test_added_faces_with_other_classes_or_no_faces_are_refused(tmp_path):
+    from moodbox.converter.train import TrainConfig, with_added_faces
+
+    root = _sfew_folder(tmp_path / "sfew")
+    four = synthetic_faces(8, seed=1, classes=4)
+    with pytest.raises(DataError, match="classes"):
+        with_added_faces(four, TrainConfig(add_faces=str(root)))
+    labels = json.loads((root / "labels.json").read_text())
+    (root / "labels.json").write_text(json.dumps({k: v for k, v in labels.items()
+                                                  if k.startswith("val/")}))
+    with pytest.raises(DataError, match="no labelled faces in split 'train'"):
+        with_added_faces(synthetic_faces(8, seed=1), TrainConfig(add_faces=str(root)))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--add-faces", "{root}", "--add-repeat", "0"], "--add-repeat must be a whole number"),
+    (["--add-faces", "{root}", "--augment", "camera", "--ferplus", "v.npz"],
+     "--add-faces cannot go with --ferplus"),
+    (["--add-faces", "{absent}"], "no labels.json"),
+])
+def test_bad_added_faces_are_refused_in_one_line(tmp_path, capsys, extra, message):
+    pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
+    from moodbox.converter.cli import main as convert_cli
+
+    root = _sfew_folder(tmp_path / "sfew")
+    tr = synthetic_faces(32, seed=1)
+    save_npz(tmp_path / "tr.npz", tr.x, tr.y)
+    extra = [e.format(root=root, absent=tmp_path / "absent") for e in extra]
+    code = convert_cli(["train", "--train", str(tmp_path / "tr.npz"), "--val",
+                        str(tmp_path / "tr.npz"), "--out", str(tmp_path / "m.keras"),
+                        "--arch", "tiny", "--epochs", "1", *extra])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "m.keras").exists()
+
+
+def test_a_camera_run_trains_on_the_added_faces(tmp_path, monkeypatch):
+    """One epoch of `train --augment camera --add-faces`: the batches are drawn from the
+    --train faces plus twice the added split, the run records the folder and writes a model."""
+    pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
+    from moodbox.converter import augment as aug
+    from moodbox.converter.cli import main as convert_cli
+
+    drawn_from: list[int] = []
+    real = aug.epoch_batches
+
+    def recording(x, targets, seed, epoch, recipe, labels=None):
+        drawn_from.append(len(x))
+        yield from real(x, targets, seed, epoch, recipe, labels)
+
+    monkeypatch.setattr(aug, "epoch_batches", recording)
+
+    root = _sfew_folder(tmp_path / "sfew")
+    tr, va = synthetic_faces(20, seed=1), synthetic_faces(14, seed=2)
+    save_npz(tmp_path / "tr.npz", tr.x, tr.y)
+    save_npz(tmp_path / "va.npz", va.x, va.y)
+    out = tmp_path / "run" / "m.keras"
+    assert convert_cli(["train", "--train", str(tmp_path / "tr.npz"), "--val",
+                        str(tmp_path / "va.npz"), "--out", str(out), "--arch", "tiny",
+                        "--epochs", "1", "--batch-size", "8", "--augment", "camera",
+                        "--add-faces", str(root), "--add-repeat", "2"]) == 0
+    assert drawn_from == [20 + 2 * 7]
+    state = json.loads(out.with_suffix(".train.json").read_text())
+    assert state["config"]["add_faces"] == str(root) and state["config"]["add_repeat"] == 2
+    assert out.is_file()
