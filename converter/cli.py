@@ -50,6 +50,18 @@ def cmd_average(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_class_rates(args: argparse.Namespace) -> int:
+    from moodbox.converter.data import load_npz
+    from moodbox.converter.prior import correct_class_rates
+
+    fit = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    result = correct_class_rates(Path(args.model), load_npz(args.train), Path(args.out), fit,
+                                 reference=Path(args.reference) if args.reference else None)
+    print(result.summary())
+    print(f"wrote {args.out}")
+    return 0
+
+
 def cmd_soft_labels(args: argparse.Namespace) -> int:
     from moodbox.converter.data import load_npz
     from moodbox.converter.distill import make_soft_labels, save_soft_labels
@@ -180,6 +192,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", required=True, help="the averaged model (.keras)")
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_average)
+
+    c = sub.add_parser("class-rates", help="shift the logits of rare classes (e.g. fear, "
+                       "disgust) until the model names them on the training faces as often as "
+                       "they are labelled; folded into the model's last layer")
+    c.add_argument("--model", required=True, help="the float model (.keras)")
+    c.add_argument("--train", required=True, help="the training NPZ the shift is fitted on")
+    c.add_argument("--classes", required=True, metavar="A,B",
+                   help="comma-separated classes to correct, e.g. fear,disgust")
+    c.add_argument("--reference", default=None, metavar="MODEL",
+                   help="fit to how often this model (the one being replaced, .keras) names "
+                        "each class on the training faces, instead of the label counts")
+    c.add_argument("--out", required=True, help="the corrected model (.keras, with its sidecar)")
+    c.set_defaults(func=cmd_class_rates)
 
     s = sub.add_parser("soft-labels", help="teacher probabilities for distillation: "
                                            "averaged over teachers and face + mirror")
