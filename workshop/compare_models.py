@@ -65,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("models", nargs="+", type=Path, help="the first is the reference")
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/fer2013/val.npz",
                     help="NPZ of labelled faces, or an SFEW folder (labels.json, train/, val/)")
+    ap.add_argument("--sfew-split", choices=["all", "train", "val"], default="all",
+                    help="with an SFEW folder: which split (val when a model trained on train)")
     args = ap.parse_args(argv)
     if len(args.models) < 2:
         ap.error("give at least two models")
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.data.is_dir():
             from moodbox.converter.sfew import load_sfew
-            faces = load_sfew(args.data)
+            faces = load_sfew(args.data, args.sfew_split)
         else:
             faces = load_npz(args.data)
         from moodbox.converter.evaluate import ensemble_members
@@ -87,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ref = args.models[0]
     for model, (plain, flip) in zip(args.models[1:], preds[1:]):
-        print(f"{model} against {ref} on {args.data} ({len(faces)} faces)")
+        where = f"{args.data} {args.sfew_split}" if args.data.is_dir() else str(args.data)
+        print(f"{model} against {ref} on {where} ({len(faces)} faces)")
         for view, a, b in (("one view", preds[0][0], plain), ("flip-averaged", preds[0][1], flip)):
             print(f" {view}:")
             print("\n".join(compare("A", a, "B", b, faces.y, faces.classes)))
