@@ -193,15 +193,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.set_defaults(func=cmd_average)
 
-    c = sub.add_parser("class-rates", help="shift the logits of rare classes (e.g. fear, "
-                       "disgust) until the model names them on the training faces as often as "
-                       "they are labelled; folded into the model's last layer")
+    c = sub.add_parser("class-rates", help="raise the logits of rare classes (e.g. fear, "
+                       "disgust) that the model names less often on the training faces than "
+                       "they are labelled, until it names them that often; folded into the "
+                       "model's last layer")
     c.add_argument("--model", required=True, help="the float model (.keras)")
     c.add_argument("--train", required=True, help="the training NPZ the shift is fitted on")
     c.add_argument("--classes", required=True, metavar="A,B",
                    help="comma-separated classes to correct, e.g. fear,disgust")
     c.add_argument("--reference", default=None, metavar="MODEL",
-                   help="fit to how often this model (the one being replaced, .keras) names "
+                   help="raise to how often this model (the one being replaced, .keras) names "
                         "each class on the training faces, instead of the label counts")
     c.add_argument("--out", required=True, help="the corrected model (.keras, with its sidecar)")
     c.set_defaults(func=cmd_class_rates)

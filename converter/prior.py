@@ -4,9 +4,9 @@ fitted on the training faces and folded into the model's last Dense layer.
 Label smoothing, mixup and fine-tuning on faces from elsewhere teach a model to name the
 rare, easily confused classes (fear, disgust) less often than the training labels do; on
 faces from elsewhere those are the classes it misses. `fit_class_rates` finds, for the
-named classes only, the logit shift b_c at which the model, reading each training face as
-the daemon reads it (face and mirror averaged), names class c as often as the training
-labels do. Only training faces are used, never the faces a model is checked on.
+named classes only, the smallest logit raise b_c >= 0 at which the model, reading each
+training face as the daemon reads it (face and mirror averaged), names class c at least
+as often as the training labels do (or as the model it replaces does). Only training faces are used, never the faces a model is checked on.
 Adding b to the logits multiplies each class probability by exp(b_c) before the
 softmax normalizes, so the shift lives in the model file (no daemon setting) and the
 int8 conversion sees it like any other bias.
@@ -66,8 +66,9 @@ def predict_shifted(views: list[np.ndarray], shift: np.ndarray) -> np.ndarray:
 def fit_class_rates(views: list[np.ndarray], y: np.ndarray, classes: tuple[str, ...],
                     fit: tuple[str, ...], passes: int = 8, steps: int = 30,
                     target: np.ndarray | None = None) -> RateFit:
-    """Shift the logits of the classes in `fit` until each is named as often as labelled
-    (or as often as `target` says: e.g. the counts a reference model names).
+    """Raise the logits of the classes in `fit` that are named less often than labelled
+    (or than `target` says: e.g. the counts a reference model names) until they are named
+    that often; a class named often enough already keeps a zero shift.
 
     `views`: logits (N, C) of the same faces seen differently (face, mirror). Coordinate
     bisection: for one class the count it is named grows with its own shift, so each pass
@@ -85,9 +86,9 @@ def fit_class_rates(views: list[np.ndarray], y: np.ndarray, classes: tuple[str, 
     for _ in range(passes):
         for c in idx:
             named = int(np.sum(predict_shifted(views, shift) == c))
-            if abs(named - int(labels[c])) <= max(1, int(0.002 * labels[c])):
-                continue  # already there: the smallest shift that does it is this one
-            lo, hi = -MAX_SHIFT, MAX_SHIFT
+            if named >= labels[c] - max(1, int(0.002 * labels[c])) and shift[c] == 0:
+                continue  # named often enough already: only too-rare classes are raised
+            lo, hi = 0.0, MAX_SHIFT
             for _ in range(steps):
                 shift[c] = (lo + hi) / 2
                 named = int(np.sum(predict_shifted(views, shift) == c))

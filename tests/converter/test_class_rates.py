@@ -43,7 +43,16 @@ def test_two_classes_settle_jointly_and_a_target_replaces_the_labels():
     assert all(abs(int(fit.after[c]) - int(labels[c])) <= 3 for c in (1, 2))
     named = np.bincount(predict_shifted(views, np.zeros(7)), minlength=7)
     same = fit_class_rates(views, y, CLASSES, ("fear",), target=named)
-    assert abs(same.shift[2]) < 0.01  # already named as often as the target says
+    assert same.shift[2] == 0  # already named as often as the target says
+
+
+def test_only_classes_named_too_rarely_are_raised():
+    """sad is named more often than labelled (it takes the fear faces): it is not lowered."""
+    views, y = _views(seed=2)
+    labels = np.bincount(y, minlength=7)
+    fit = fit_class_rates(views, y, CLASSES, ("sad", "fear"))
+    assert fit.before[4] > labels[4] and fit.shift[4] == 0
+    assert fit.shift[2] > 0
 
 
 def test_unknown_or_no_classes_are_refused():
