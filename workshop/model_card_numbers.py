@@ -65,7 +65,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--val", default=str(REPO.parent / "shared/data/fer2013/val.npz"))
     ap.add_argument("--train", default=str(REPO.parent / "shared/data/fer2013/train.npz"))
-    ap.add_argument("--compare", nargs="*", default=[], help="other float models to evaluate")
+    ap.add_argument("--compare", nargs="*", default=[],
+                    help="other float models to evaluate (without it, the compare rows of the "
+                         "last results.json are kept: they do not depend on the shipped model)")
     ap.add_argument("--out", default=str(REPO / "models" / "eval"))
     args = ap.parse_args()
     for p in (args.val, args.train):
@@ -88,6 +90,12 @@ def main() -> int:
             plot_confusion(r, models / "confusion_int8.png")
     results["agreement_float_int8"] = agreement(models / "emotion.keras", models / "emotion_int8.tflite",
                                                 Path(args.val))
+    previous = out / "results.json"
+    if not args.compare and previous.is_file():
+        kept = {k: v for k, v in json.loads(previous.read_text()).items() if k.startswith("compare ")}
+        results.update(kept)
+        if kept:
+            print(f"note: {len(kept)} compare rows kept from {previous}", file=sys.stderr)
     for path in args.compare:
         r = evaluate(Path(path), args)
         name = f"compare float ({path})"
