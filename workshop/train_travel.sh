@@ -2,7 +2,7 @@
 # The shipped emotion model of issue 26 ("a model that travels"), from a clean clone, as one
 # resumable sequence:
 #   fine-tune the model it replaces on FER2013 train + SFEW's train films (camera-like
-#   augmentation, mixup), two seeds -> average their weights with the replaced model's
+#   augmentation, mixup, class-balanced sampling), two seeds -> average their weights with the replaced model's
 #   (half it, half the seeds' mean: weight-space ensembling keeps FER2013 while the films
 #   move the model) -> class-rates (fear and disgust named at least as often on the training
 #   faces as by the replaced model) -> int8 -> evaluation on FER2013 val and on SFEW's val
@@ -18,7 +18,7 @@
 # folder with labels.json, ../shared/data/sfew), BASE (the model replaced and started from,
 # models/emotion.keras, its int8 file beside it as <name>_int8.tflite or models/
 # emotion_int8.tflite), SEEDS ("26 27"), EPOCHS (6), LR (0.008), ADD_REPEAT (4: each SFEW
-# train face 4 times per epoch), RATE_CLASSES (fear,disgust), RUN_DIR (runs/travel, git-
+# train face 4 times per epoch), BALANCE (0.5: square-root class-balanced sampling; 0 off), RATE_CLASSES (fear,disgust), RUN_DIR (runs/travel, git-
 # ignored), THREADS (1 per run), CONVERT (the moodbox-convert command; default .venv's, else
 # PATH's); for a smoke run on generated faces also ARCH, WIDTH, PRECISION and CONVERT_ARGS
 # (extra convert options); tests/converter/test_train_travel_script.py runs it that way.
@@ -36,6 +36,7 @@ SEEDS=${SEEDS:-"26 27"}
 EPOCHS=${EPOCHS:-6}
 LR=${LR:-0.008}
 ADD_REPEAT=${ADD_REPEAT:-4}
+BALANCE=${BALANCE:-0.5}
 RATE_CLASSES=${RATE_CLASSES:-fear,disgust}
 THREADS=${THREADS:-1}
 ARCH=${ARCH:-resnet}
@@ -75,7 +76,8 @@ finetune_one() {
     --arch "$ARCH" --width "$WIDTH" --init-from "$BASE" --epochs "$EPOCHS" --lr "$LR" \
     --warmup-epochs 0 --patience "$EPOCHS" --threads "$THREADS" --resume --seed "$1" \
     --augment camera --mix mixup --mix-prob 0.5 --mix-alpha 0.2 --precision "$PRECISION" \
-    --add-faces "$S" --add-split train --add-repeat "$ADD_REPEAT" >> "$R/$name.out" 2>&1
+    --add-faces "$S" --add-split train --add-repeat "$ADD_REPEAT" --balance "$BALANCE" \
+    >> "$R/$name.out" 2>&1
 }
 
 finetune() {

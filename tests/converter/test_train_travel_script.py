@@ -72,7 +72,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
         cfg = json.loads((run_dir / f"ft-s{seed}.train.json").read_text())["config"]
         assert cfg["init_from"] == str(base) and cfg["seed"] == seed
         assert cfg["add_faces"] == str(films) and cfg["add_split"] == "train"
-        assert cfg["add_repeat"] == 2 and cfg["augment"] == "camera"
+        assert cfg["add_repeat"] == 2 and cfg["augment"] == "camera" and cfg["balance"] == 0.5
     assert f"soup: {base} x 2 + {run_dir}/ft-s3.keras {run_dir}/ft-s4.keras" in first.stdout
     assert (run_dir / "soup.keras").is_file()
     sidecar = json.loads((run_dir / "final.json").read_text())

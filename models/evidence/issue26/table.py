@@ -29,6 +29,27 @@ ENSEMBLES = {
 }
 
 
+# the third session: SFEW's train films added to training, checked on its val films only
+# (folder third/<arm>: eval_int8.json with --sfew-split val, compare_val.txt, compare_sfew_val.txt)
+THIRD = HERE / "third"
+ARMS3 = {
+    "camera-mixup-sfew4-s26": "fine-tune + SFEW train x4, seed 26",
+    "camera-mixup-sfew4-s27": "fine-tune + SFEW train x4, seed 27",
+    "camera-mixup-sfew8-s26": "fine-tune + SFEW train x8, seed 26",
+    "camera-mixup-sfew4-bal05-s26": "fine-tune + SFEW train x4 + balance 0.5, seed 26",
+    "camera-mixup-sfew4-bal05-s27": "fine-tune + SFEW train x4 + balance 0.5, seed 27",
+    "camera-mixup-sfew4-s26-wise": "1/2 replaced + 1/2 sfew4-s26 (weights)",
+    "camera-mixup-sfew4-s27-wise": "1/2 replaced + 1/2 sfew4-s27 (weights)",
+    "camera-mixup-sfew8-s26-wise": "1/2 replaced + 1/2 sfew8-s26 (weights)",
+    "camera-mixup-sfew4-bal05-s26-wise": "1/2 replaced + 1/2 sfew4-bal05-s26 (weights)",
+    "camera-mixup-sfew4-bal05-s27-wise": "1/2 replaced + 1/2 sfew4-bal05-s27 (weights)",
+    "sfew4-soup": "1/2 replaced + 1/4 each sfew4 seed (weights)",
+    "sfew4-bal05-soup": "1/2 replaced + 1/4 each sfew4-bal05 seed (weights)",
+    "sfew4-bal05-soup-keep": "sfew4-bal05-soup + class-rates fear,disgust",
+    "final": "**sfew4-soup + class-rates fear,disgust (shipped now)**",
+}
+
+
 def cost(arm: str) -> str:
     if arm.startswith("ens-"):
         return "2 models per view"
@@ -49,25 +70,62 @@ def row(name: str, path: Path, spent: str = "") -> str:
             f"{c['recall']['disgust']:.2f} / {c['recall']['fear']:.2f} | {spent} |")
 
 
-def paired(arm: str) -> str | None:
-    """One row of the paired-test table from the arm's compare_val.txt / compare_sfew.txt:
-    accuracy change and McNemar p (one view, flip), and val fear / disgust recall (flip)."""
+def paired(arm: str, folder: Path = HERE, sfew: str = "sfew", name: str | None = None,
+           sfew_recall: bool = False) -> str | None:
+    """One row of the paired-test table from the arm's compare_val.txt / compare_<sfew>.txt:
+    accuracy change and McNemar p (one view, flip), and fear / disgust recall (flip) on val
+    (and on SFEW with sfew_recall)."""
     cells = []
-    recall = {}
-    for data in ("val", "sfew"):
-        path = HERE / arm / f"compare_{data}.txt"
+    recall = []
+    for data in ("val", sfew):
+        path = folder / arm / f"compare_{data}.txt"
         if not path.is_file():
             return None
         text = path.read_text()
         for diff, p in re.findall(r"\(([+-]\d+\.\d+) points\);.*McNemar p = (\d\.\d+)", text):
             cells.append(f"{diff} (p {p})")
-        if data == "val":
+        if data == "val" or sfew_recall:
             flip = text.split("flip-averaged:")[1]
             for cls in ("fear", "disgust"):
                 a, b, p = re.search(cls + r"\s+recall (\d\.\d+) -> (\d\.\d+) .*McNemar p = "
                                     r"(\d\.\d+)", flip).groups()
-                recall[cls] = f"{a} -> {b} (p {p})"
-    return f"| {arm} | " + " | ".join(cells + [recall["fear"], recall["disgust"]]) + " |"
+                recall.append(f"{a} -> {b} (p {p})")
+    return f"| {name or arm} | " + " | ".join(cells + recall) + " |"
+
+
+def third_session() -> None:
+    print()
+    print("Third session (SFEW's 858 train-film faces added to training; SFEW below = its 419 "
+          "val-film faces, never trained on; int8):")
+    print()
+    print("| model | val one view | val flip | val recall ang/dis/fea/hap/sad/sur/neu | "
+          "val balanced (one / flip) | SFEW val (one / flip) | SFEW val balanced | "
+          "SFEW val disgust / fear recall | cost |")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---|")
+    print(row("replaced model (round one), int8", THIRD / "replaced" / "eval_int8.json"))
+    for arm, what in ARMS3.items():
+        path = THIRD / arm / "eval_int8.json"
+        if path.is_file():
+            spent = cost3(arm)
+            print(row(f"{arm}: {what}", path, spent))
+    print()
+    print("Paired tests against the replaced int8 model (exact McNemar; recall flip-averaged):")
+    print()
+    print("| candidate | val one view | val flip | SFEW val one view | SFEW val flip | "
+          "val fear recall | val disgust recall | SFEW val fear recall | SFEW val disgust recall |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for arm in ARMS3:
+        line = paired(arm, THIRD, "sfew_val", sfew_recall=True)
+        if line:
+            print(line)
+
+
+def cost3(arm: str) -> str:
+    log = THIRD / arm / "model.log.csv"
+    if log.is_file():
+        rows = list(csv.DictReader(log.open()))
+        return f"{len(rows)} ep, {sum(float(r['seconds']) for r in rows) / 60:.0f} min"
+    return "1 model"
 
 
 def main() -> int:
@@ -103,6 +161,7 @@ def main() -> int:
         line = paired(arm)
         if line:
             print(line)
+    third_session()
     return 0
 
 
