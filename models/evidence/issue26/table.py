@@ -33,6 +33,7 @@ ENSEMBLES = {
 # (folder third/<arm>: eval_int8.json with --sfew-split val, compare_val.txt, compare_sfew_val.txt)
 THIRD = HERE / "third"
 ARMS3 = {
+    "fer-tflite": "the fer package's TFLite model (64x64, symmetric pixels), for reference",
     "camera-mixup-sfew4-s26": "fine-tune + SFEW train x4, seed 26",
     "camera-mixup-sfew4-s27": "fine-tune + SFEW train x4, seed 27",
     "camera-mixup-sfew8-s26": "fine-tune + SFEW train x8, seed 26",
@@ -45,8 +46,9 @@ ARMS3 = {
     "camera-mixup-sfew4-bal05-s27-wise": "1/2 replaced + 1/2 sfew4-bal05-s27 (weights)",
     "sfew4-soup": "1/2 replaced + 1/4 each sfew4 seed (weights)",
     "sfew4-bal05-soup": "1/2 replaced + 1/4 each sfew4-bal05 seed (weights)",
-    "sfew4-bal05-soup-keep": "sfew4-bal05-soup + class-rates fear,disgust",
-    "final": "**sfew4-soup + class-rates fear,disgust (shipped now)**",
+    "sfew4-bal05-soup-keep": "the same + class-rates (by hand; = final)",
+    "sfew4-soup-keep": "sfew4-soup + class-rates fear,disgust",
+    "final": "**sfew4-bal05-soup + class-rates fear,disgust (train_travel.sh; shipped now)**",
 }
 
 
@@ -133,8 +135,8 @@ def main() -> int:
           "val balanced (one / flip) | SFEW (one / flip) | SFEW balanced | "
           "SFEW disgust / fear recall | cost |")
     print("|---|---:|---:|---|---:|---:|---:|---:|---|")
-    print(row("**shipped**, int8", HERE / "shipped" / "eval_int8.json"))
-    print(row("shipped, float", HERE / "shipped" / "eval_float.json"))
+    print(row("**round one** (shipped then), int8", HERE / "shipped" / "eval_int8.json"))
+    print(row("round one, float", HERE / "shipped" / "eval_float.json"))
     for arm in ARMS:
         for kind in ("int8", "float"):
             path = HERE / arm / f"eval_{kind}.json"
