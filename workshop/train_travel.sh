@@ -5,7 +5,7 @@
 #   augmentation, mixup, class-balanced sampling), two seeds -> average their weights with the replaced model's
 #   (half it, half the seeds' mean: weight-space ensembling keeps FER2013 while the films
 #   move the model) -> class-rates (fear and disgust named at least as often on the training
-#   faces as by the replaced model) -> int8 -> evaluation on FER2013 val and on SFEW's val
+#   faces as they are labelled) -> int8 -> evaluation on FER2013 val and on SFEW's val
 #   films (never trained on) -> paired tests against the replaced model.
 #
 #   nice -n 19 workshop/train_travel.sh [all|finetune|soup|finish]
@@ -18,8 +18,9 @@
 # folder with labels.json, ../shared/data/sfew), BASE (the model replaced and started from,
 # models/emotion.keras, its int8 file beside it as <name>_int8.tflite or models/
 # emotion_int8.tflite), SEEDS ("26 27"), EPOCHS (6), LR (0.008), ADD_REPEAT (4: each SFEW
-# train face 4 times per epoch), BALANCE (0.5: square-root class-balanced sampling; 0 off), RATE_CLASSES (fear,disgust), RUN_DIR (runs/travel, git-
-# ignored), THREADS (1 per run), CONVERT (the moodbox-convert command; default .venv's, else
+# train face 4 times per epoch), BALANCE (0.5: square-root class-balanced sampling; 0
+# off), RATE_CLASSES (fear,disgust), RATE_TARGET (labels: named as often as labelled;
+# reference: as often as BASE names them), RUN_DIR (runs/travel, git-ignored), THREADS (1 per run), CONVERT (the moodbox-convert command; default .venv's, else
 # PATH's); for a smoke run on generated faces also ARCH, WIDTH, PRECISION and CONVERT_ARGS
 # (extra convert options); tests/converter/test_train_travel_script.py runs it that way.
 # The result is $RUN_DIR/final.keras and final_int8.tflite; copy them (with their .json
@@ -38,6 +39,12 @@ LR=${LR:-0.008}
 ADD_REPEAT=${ADD_REPEAT:-4}
 BALANCE=${BALANCE:-0.5}
 RATE_CLASSES=${RATE_CLASSES:-fear,disgust}
+RATE_TARGET=${RATE_TARGET:-labels}
+case "$RATE_TARGET" in
+  labels) RATE_REF=() ;;
+  reference) RATE_REF=(--reference "$BASE") ;;
+  *) echo "train_travel.sh: RATE_TARGET must be labels or reference, not '$RATE_TARGET'" >&2; exit 2 ;;
+esac
 THREADS=${THREADS:-1}
 ARCH=${ARCH:-resnet}
 WIDTH=${WIDTH:-32}
@@ -100,9 +107,9 @@ soup() {
       --out "$R/soup.keras" | tee "$R/eval/average.txt"
   fi
   if [ ! -f "$R/final.keras" ]; then
-    log "class rates ($RATE_CLASSES) against $BASE"
+    log "class rates ($RATE_CLASSES, to the $RATE_TARGET)"
     "$CONVERT" class-rates --model "$R/soup.keras" --train "$D/train.npz" \
-      --classes "$RATE_CLASSES" --reference "$BASE" --out "$R/final.keras" \
+      --classes "$RATE_CLASSES" ${RATE_REF[@]+"${RATE_REF[@]}"} --out "$R/final.keras" \
       | tee "$R/eval/class-rates.txt"
   fi
 }

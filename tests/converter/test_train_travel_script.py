@@ -77,7 +77,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     assert (run_dir / "soup.keras").is_file()
     sidecar = json.loads((run_dir / "final.json").read_text())
     assert set(sidecar["extra"]["class_rate_shift"]) == {"fear", "disgust"}
-    assert sidecar["extra"]["class_rate_target"] == base.name
+    assert sidecar["extra"]["class_rate_target"] == "training labels"
     for name in ("final-int8", "final-float", "base-int8"):
         result = json.loads((run_dir / "eval" / f"{name}.json").read_text())
         assert result["n"] == 140 and result["cross_domain"]["n"] == 21  # val films only
@@ -90,6 +90,15 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
     assert "training" not in second.stdout and "ft-s3: done" in second.stdout
     for p, t in mtimes.items():
         assert p.stat().st_mtime_ns == t, f"{p} was rewritten by the second run"
+
+
+def test_a_bad_rate_target_is_named(tmp_path):
+    env = dict(os.environ, RATE_TARGET="mean", RUN_DIR=str(tmp_path / "runs"),
+               CONVERT=_convert_command())
+    done = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "RATE_TARGET must be labels or reference" in done.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 def test_missing_inputs_are_named(tmp_path):

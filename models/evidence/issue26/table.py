@@ -46,9 +46,9 @@ ARMS3 = {
     "camera-mixup-sfew4-bal05-s27-wise": "1/2 replaced + 1/2 sfew4-bal05-s27 (weights)",
     "sfew4-soup": "1/2 replaced + 1/4 each sfew4 seed (weights)",
     "sfew4-bal05-soup": "1/2 replaced + 1/4 each sfew4-bal05 seed (weights)",
-    "sfew4-bal05-soup-keep": "the same + class-rates (by hand; = final)",
+    "sfew4-bal05-soup-keep": "sfew4-bal05-soup + class-rates fear,disgust to round one's rates",
     "sfew4-soup-keep": "sfew4-soup + class-rates fear,disgust",
-    "final": "**sfew4-bal05-soup + class-rates fear,disgust (train_travel.sh; shipped now)**",
+    "final": "**sfew4-bal05-soup + class-rates fear,disgust to the label rates (train_travel.sh; shipped now)**",
 }
 
 
