@@ -80,7 +80,7 @@ def fit_class_rates(views: list[np.ndarray], y: np.ndarray, classes: tuple[str, 
     n = len(classes)
     labels = np.bincount(y, minlength=n) if target is None else np.asarray(target)
     shift = np.zeros(n)
-    before = np.bincount(predict_shifted(views, shift), minlength=n)
+    pred_before = predict_shifted(views, shift)
     idx = [classes.index(c) for c in fit]
     notes = []
     for _ in range(passes):
@@ -101,9 +101,8 @@ def fit_class_rates(views: list[np.ndarray], y: np.ndarray, classes: tuple[str, 
         if abs(shift[c]) >= MAX_SHIFT - 1e-3:
             notes.append(f"note: {classes[c]} needs a shift beyond {MAX_SHIFT}; stopped there "
                          "(the model barely tells this class apart)")
-    pred_before = predict_shifted(views, np.zeros(n))
     pred_after = predict_shifted(views, shift)
-    return RateFit(classes, tuple(fit), shift, labels, before,
+    return RateFit(classes, tuple(fit), shift, labels, np.bincount(pred_before, minlength=n),
                    np.bincount(pred_after, minlength=n),
                    float(np.mean(pred_before == y)), float(np.mean(pred_after == y)), notes,
                    "labels" if target is None else "reference")

@@ -610,8 +610,6 @@ def _check_recipe(cfg: TrainConfig) -> None:
                          "aligned row for row with the --train faces; use --online-teachers")
     if cfg.add_faces and not 1 <= cfg.add_repeat <= 100:
         raise ValueError(f"--add-repeat must be a whole number from 1 to 100, not {cfg.add_repeat}")
-    if cfg.add_faces and cfg.add_split not in ("train", "val", "all"):
-        raise ValueError(f"--add-split must be train, val or all, not {cfg.add_split!r}")
     if cfg.online_teachers and not (0.0 < cfg.distill_weight <= 1.0 and cfg.temperature > 0):
         raise ValueError("--distill-weight must lie in (0, 1] and --temperature be positive")
 

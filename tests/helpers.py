@@ -140,6 +140,39 @@ def write_face_sets(folder: Path, **splits: tuple[int, int]) -> Path:
     return folder
 
 
+def write_sfew_folder(root: Path, per_split: dict[str, int], shape: tuple[int, int] = (181, 143),
+                      seed: int = 0) -> Path:
+    """An SFEW-style folder of random colour crops: labels.json mapping
+    "<split>/<Class>/clip_NNN.png" to its class, face i of a split in class i % 7."""
+    import json
+
+    import cv2
+
+    from moodbox.converter.data import FER_CLASSES
+
+    rng = np.random.default_rng(seed)
+    labels = {}
+    for split, n in per_split.items():
+        for i in range(n):
+            cls = FER_CLASSES[i % 7]
+            rel = f"{split}/{cls.title()}/clip_{i:03d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / rel), rng.integers(0, 256, (*shape, 3), dtype=np.uint8))
+            labels[rel] = cls
+    (root / "labels.json").write_text(json.dumps(labels))
+    return root
+
+
+def convert_command() -> str:
+    """The moodbox-convert console script beside this python, else the test is skipped."""
+    import sys
+
+    exe = shutil.which("moodbox-convert", path=str(Path(sys.executable).parent))
+    if not exe:
+        pytest.skip("the moodbox-convert console script is not installed beside this python")
+    return exe
+
+
 def wait_until(check, timeout: float = 10.0, every: float = 0.05) -> bool:
     """Poll `check` until it is true or `timeout` seconds pass; a last look at the end."""
     end = time.monotonic() + timeout

@@ -73,20 +73,10 @@ def test_a_plus_names_an_averaged_ensemble(tmp_path, capsys):
 
 def test_an_sfew_split_is_compared_on_that_split_only(tmp_path, capsys):
     """--sfew-split val: a model trained on SFEW's train films is checked on its val films."""
-    import json
+    pytest.importorskip("cv2", reason="OpenCV is not installed")
+    from helpers import write_sfew_folder
 
-    cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed")
-    from moodbox.converter.data import FER_CLASSES
-
-    rng = np.random.default_rng(0)
-    labels = {}
-    for split, n in (("train", 5), ("val", 9)):
-        for i in range(n):
-            rel = f"{split}/{FER_CLASSES[i % 7].title()}/clip_{i:03d}.png"
-            (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(tmp_path / rel), rng.integers(0, 256, (181, 143, 3), dtype=np.uint8))
-            labels[rel] = FER_CLASSES[i % 7]
-    (tmp_path / "labels.json").write_text(json.dumps(labels))
+    write_sfew_folder(tmp_path, {"train": 5, "val": 9})
     shipped = REPO / "models" / "emotion_int8.tflite"
     for split, n in (("val", 9), ("all", 14)):
         assert compare_models.main([str(shipped), str(shipped), "--data", str(tmp_path),

@@ -9,7 +9,7 @@ import pytest
 
 cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed")
 
-from helpers import SHARED  # noqa: E402
+from helpers import SHARED, write_sfew_folder  # noqa: E402
 from moodbox.converter.data import FER_CLASSES, DataError, save_npz, synthetic_faces  # noqa: E402
 from moodbox.converter.evaluate import compute_metrics  # noqa: E402
 from moodbox.converter.sfew import face_to_input, load_sfew  # noqa: E402
@@ -39,17 +39,7 @@ def test_face_to_input_greys_and_resizes_the_whole_crop():
 
 
 def _sfew_folder(root: Path, n_per_split: int = 7) -> Path:
-    rng = np.random.default_rng(0)
-    labels = {}
-    for split in ("train", "val"):
-        for i in range(n_per_split):
-            cls = FER_CLASSES[i % 7]
-            rel = f"{split}/{cls.title()}/clip_{i:03d}.png"
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / rel), rng.integers(0, 256, (181, 143, 3), dtype=np.uint8))
-            labels[rel] = cls
-    (root / "labels.json").write_text(json.dumps(labels))
-    return root
+    return write_sfew_folder(root, {"train": n_per_split, "val": n_per_split})
 
 
 def test_load_sfew_reads_splits_in_fer_class_order(tmp_path):

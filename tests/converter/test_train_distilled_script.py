@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,22 +14,15 @@ import pytest
 pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
 
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
-from helpers import write_face_sets  # noqa: E402
+from helpers import convert_command, write_face_sets  # noqa: E402
 from moodbox.converter.distill import read_soft_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "workshop" / "train_distilled.sh"
 
 
-def _convert_command() -> str:
-    exe = shutil.which("moodbox-convert", path=str(Path(sys.executable).parent))
-    if not exe:
-        pytest.skip("the moodbox-convert console script is not installed beside this python")
-    return exe
-
-
 def test_the_whole_sequence_runs_and_resumes(tmp_path):
-    convert = _convert_command()
+    convert = convert_command()
     data = tmp_path / "fer"
     data.mkdir()
     write_face_sets(data, train=(700, 21), val=(210, 22))

@@ -5,50 +5,26 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow", reason="the converter extra (TensorFlow) is not installed")
-cv2 = pytest.importorskip("cv2", reason="OpenCV is not installed")
+pytest.importorskip("cv2", reason="OpenCV is not installed")
 
-from helpers import write_face_sets  # noqa: E402
+from helpers import convert_command, write_face_sets, write_sfew_folder  # noqa: E402
 from moodbox.converter.cli import main as convert_cli  # noqa: E402
-from moodbox.converter.data import FER_CLASSES  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "workshop" / "train_travel.sh"
 
 
-def _convert_command() -> str:
-    exe = shutil.which("moodbox-convert", path=str(Path(sys.executable).parent))
-    if not exe:
-        pytest.skip("the moodbox-convert console script is not installed beside this python")
-    return exe
-
-
-def _films(root: Path, per_split: dict[str, int]) -> Path:
-    rng = np.random.default_rng(7)
-    labels = {}
-    for split, n in per_split.items():
-        for i in range(n):
-            rel = f"{split}/{FER_CLASSES[i % 7].title()}/film{split}_{i:03d}.png"
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / rel), rng.integers(0, 256, (60, 50, 3), dtype=np.uint8))
-            labels[rel] = FER_CLASSES[i % 7]
-    (root / "labels.json").write_text(json.dumps(labels))
-    return root
-
-
 def test_the_whole_sequence_runs_and_resumes(tmp_path):
-    convert = _convert_command()
+    convert = convert_command()
     (tmp_path / "fer").mkdir()
     data = write_face_sets(tmp_path / "fer", train=(420, 31), val=(140, 32))
-    films = _films(tmp_path / "sfew", {"train": 14, "val": 21})
+    films = write_sfew_folder(tmp_path / "sfew", {"train": 14, "val": 21}, (60, 50), seed=7)
     base = tmp_path / "base.keras"
     assert convert_cli(["train", "--train", str(data / "train.npz"), "--val",
                         str(data / "val.npz"), "--out", str(base), "--arch", "tiny",
@@ -94,7 +70,7 @@ def test_the_whole_sequence_runs_and_resumes(tmp_path):
 
 def test_a_bad_rate_target_is_named(tmp_path):
     env = dict(os.environ, RATE_TARGET="mean", RUN_DIR=str(tmp_path / "runs"),
-               CONVERT=_convert_command())
+               CONVERT=convert_command())
     done = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "RATE_TARGET must be labels or reference" in done.stderr
@@ -103,7 +79,7 @@ def test_a_bad_rate_target_is_named(tmp_path):
 
 def test_missing_inputs_are_named(tmp_path):
     env = dict(os.environ, SFEW=str(tmp_path / "no-films"), RUN_DIR=str(tmp_path / "runs"),
-               CONVERT=_convert_command())
+               CONVERT=convert_command())
     done = subprocess.run(["bash", str(SCRIPT)], env=env, cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2 and "no-films/labels.json not found" in done.stderr
